@@ -1,0 +1,1 @@
+"""Case generators and unit-equivalence graphs."""

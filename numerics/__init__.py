@@ -1,0 +1,1 @@
+"""Numeric side: the same invariants measured on trained torch networks."""

@@ -1,0 +1,1 @@
+"""Self-contained HTML reports: Evidence in, one HTML file out."""
