@@ -130,7 +130,9 @@ _REGISTRY = [
     Activation("relu", _pw((0, z <= 0), (z, True)), F.relu),
     Activation("relu6", _pw((0, z <= 0), (z, z < 6), (6, True)), F.relu6),
     Activation("hardtanh", _pw((-1, z <= -1), (z, z < 1), (1, True)), F.hardtanh),
-    Activation("hardsigmoid", _pw((0, z <= -3), (z / 6 + _half, z < 3), (1, True)), F.hardsigmoid),
+    # not F.hardsigmoid: its backward uses a float32 constant 1/6 even in float64 (0.1666666716)
+    Activation("hardsigmoid", _pw((0, z <= -3), (z / 6 + _half, z < 3), (1, True)),
+               lambda x: F.relu6(x + 3) / 6, "relu6(z + 3)/6"),
     # Heaviside with H(0) = 0; the x*0 term keeps the autograd graph so the gradient is an exact 0.
     Activation("step", _pw((0, z <= 0), (1, True)), lambda x: (x > 0).to(x.dtype) + x * 0,
                "Heaviside step, H(0) = 0"),

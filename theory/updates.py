@@ -32,7 +32,7 @@ State = dict[str, Array]
 
 
 def _sqrt(a: Array) -> Array:
-    if getattr(a, "dtype", None) == object:
+    if getattr(a, "dtype", None) is np.dtype(object):
         return np.frompyfunc(sp.sqrt, 1, 1)(a)
     return np.sqrt(a)
 
