@@ -13,7 +13,7 @@ real torch optimizers so the numeric checks compare the two.
     adamw         θ ← θ(1 − ηλ), then the Adam step
     rmsprop       v ← αv + (1−α)g²;       θ ← θ − η g/(√v + ε)
     weight_decay  θ ← θ − η (g + λθ)
-    clip          θ ← θ − η g·min(1, c/‖g‖)   (global norm over the parameters given)
+    clip          θ ← θ − η g·min(1, c/(‖g‖ + 10⁻⁶))   (global norm; torch's clip_grad_norm_)
     noisy_sgd     θ ← θ − η (g + σ_t‖g‖ ξ),  ξ ~ N(0, I),  σ_t = σ₀ λ^t
     dropout       θ ← θ − η g̃, g̃ the gradient of the loss under a Bernoulli(1−p) unit mask / (1−p)
 """
@@ -109,9 +109,13 @@ def _weight_decay(theta, g, state, t, hp, noise):
     return theta - hp["lr"] * (g + hp["weight_decay"] * theta), state
 
 
+# torch.nn.utils.clip_grad_norm_ divides by ‖g‖ + 1e-6 (hard-coded): the map must too, or it is off
+# by a relative 1e-6/‖g‖ from the optimizer it stands for whenever clipping is active.
+CLIP_EPS = 1e-6
+
+
 def _clip(theta, g, state, t, hp, noise):
-    norm = global_norm(g)
-    scale = 1 if norm == 0 else _min1(hp["max_norm"] / norm)
+    scale = _min1(hp["max_norm"] / (global_norm(g) + CLIP_EPS))
     return theta - hp["lr"] * g * scale, state
 
 
