@@ -1,0 +1,347 @@
+"""The prover: is a quantity identically zero on an affine manifold of weights?
+
+A manifold M = {θ0 + Σ_k c_k t_k} (``manifolds.AffineManifold``, parametrized by its tangent
+basis with symbolic c_k) is substituted into a quantity of the network — the normal components
+n · ∇L(θ) of the gradient, the differences h(v) − h(v') of two units' activations, or of their
+backward signals δ — computed for a generic loss ℓ, symbolic data and the network's own
+activations (generic ``sympy.Function``s where the hypothesis allows). Each component is brought
+to a canonical form by expansion, innermost function arguments first (two values f(a), f(b) of
+one undefined f are equal as expressions exactly when a and b expand to the same polynomial), and
+
+- every component reduces to 0 → **proved**: the identity holds for every point of M, every loss,
+  every data set and every activation with the stated sharing; the reduced components are
+  returned so a reader can see it;
+- some component does not reduce → the generic functions are replaced by concrete activations of
+  the registry (distinct functions by distinct activations), ℓ by the squared error, and M, x, y by
+  random rationals; a point where the component is non-zero (30 digits) is a **counterexample**.
+
+The gradient is ``sympy.diff`` of the dataset loss (``net.forward`` and ``net.loss_of``), never
+``net.backward`` (the recursion is what the cloned claims are about). For a loss that is a sum
+over samples, one generic sample already proves the statement for every data set: each sample's
+term is the same expression in its own symbols.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import mpmath
+import networkx as nx
+import sympy as sp
+
+from theory import activations, net
+from theory.manifolds import AffineManifold, Edge, Partition
+
+Data = Sequence[Mapping[str, sp.Expr]]
+Targets = Sequence[Sequence[sp.Expr]]
+Quantity = Callable[[nx.DiGraph, Mapping[Edge, sp.Expr], Data, Targets, str], dict[str, sp.Expr]]
+
+CONCRETE = ("tanh", "sigmoid", "softplus", "silu")  # stand-ins for distinct generic functions
+TOL = 1e-20  # at 30 significant digits, a value above this is not rounding
+
+
+@dataclass
+class Reduction:
+    """One component of the quantity after substitution of M and canonical expansion."""
+
+    label: str
+    before: sp.Expr  # the component at θ(c), as computed
+    expr: sp.Expr  # after canonical expansion: 0 when the identity holds
+
+
+@dataclass
+class Proof:
+    """The outcome of ``prove``: every reduced component and, when one is non-zero, a concrete
+    point where it is non-zero (or None when the search found none: inconclusive)."""
+
+    manifold: str
+    reductions: list[Reduction]
+    counterexample: dict[str, Any] | None = None
+    parameters: int = 0  # dimension of the manifold: the number of coordinates c_k
+    samples: int = 1
+    network: str = ""
+
+    @property
+    def nonzero(self) -> list[Reduction]:
+        return [r for r in self.reductions if r.expr != 0]
+
+    @property
+    def verdict(self) -> str:
+        if not self.nonzero:
+            return "proved"
+        return "refuted" if self.counterexample else "inconclusive"
+
+
+def canonical(expr: sp.Expr) -> sp.Expr:
+    """Full expansion: SymPy expands the arguments of every function value and every ``Subs``
+    point before the products around them, so equal arguments become equal atoms and cancel."""
+    return sp.expand(expr)
+
+
+# ---- quantities -------------------------------------------------------------------------------
+
+_GENERIC: dict[tuple[str, int], sp.FunctionClass] = {}
+
+
+def generic_function(name: str, nargs: int = 1) -> sp.FunctionClass:
+    """An undefined real function of ``nargs`` arguments whose partial derivatives are undefined
+    functions too (f ↦ f', ℓ ↦ ∂_kℓ). It is the generic f of ``net.phi_of`` with the chain rule
+    written as f'(z) instead of SymPy's Subs(Derivative(f(ξ), ξ), ξ, z), which SymPy builds (and
+    prints, to name ξ) at every step of a differentiation: several times faster, and shorter."""
+    key = (name, nargs)
+    if key not in _GENERIC:
+        if nargs == 1:
+            parts = [sp.Function(f"{name}'", real=True)]
+        else:
+            parts = [sp.Function(f"∂{k}{name}", real=True) for k in range(nargs)]
+
+        def fdiff(self, argindex=1):
+            return parts[argindex - 1](*self.args)
+
+        _GENERIC[key] = type(name, (sp.Function,), {"fdiff": fdiff, "nargs": nargs, "is_real": True})
+    return _GENERIC[key]
+
+
+def phi_of(G: nx.DiGraph) -> net.Phi:
+    """Each node's activation, as ``net.phi_of`` reads the node attribute, with the generic ones
+    (``generic``: f_v per unit, ``generic:NAME``: one f shared by every unit naming it) built by
+    ``generic_function``."""
+    concrete_phi = net.phi_of(G)
+
+    def phi(v: str, arg: sp.Expr) -> sp.Expr:
+        name = generic_name(G, v)
+        return generic_function(name)(arg) if name else concrete_phi(v, arg)
+
+    return phi
+
+
+def generic_name(G: nx.DiGraph, v: str) -> str | None:
+    """The name of v's generic function (NAME for ``generic:NAME``, f_v for ``generic``), or None
+    when v has a concrete activation."""
+    name = G.nodes[v]["activation"]
+    if name == "generic":
+        return f"f_{v}"
+    return name.split(":", 1)[1] if name.startswith("generic:") else None
+
+
+def dataset_loss(G: nx.DiGraph, X: Data, Y: Targets, w: Mapping[Edge, sp.Expr], loss: str = "generic",
+                 phi: net.Phi | None = None) -> sp.Expr:
+    """L = Σ_i ℓ(ŷ(x_i), y_i) with ŷ from ``net.forward``; the generic ℓ is an undefined function
+    of (ŷ, y) (``generic_function``), the others are ``net.loss_of``."""
+    phi = phi or phi_of(G)
+    total = sp.Integer(0)
+    for x, y in zip(X, Y):
+        _, h = net.forward(G, x, w, phi)
+        total += sample_loss(G, [h[o] for o in net.outputs(G)], y, loss)
+    return total
+
+
+def sample_loss(G: nx.DiGraph, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr], loss: str = "generic"
+                ) -> sp.Expr:
+    """ℓ(ŷ, y) for one sample: ``generic_function("ell")`` for the generic loss, else
+    ``net.loss_of``."""
+    if loss == "generic":
+        return generic_function("ell", 2 * len(yhat))(*yhat, *y)
+    return net.loss_of(G, yhat, y, loss)
+
+
+def _at(expr: sp.Expr, at: Mapping[sp.Symbol, sp.Expr]) -> sp.Expr:
+    # a derivative with respect to a weight symbol (a unit fed by a single edge) must become a Subs
+    if any(set(d.variables) & set(at) for d in expr.atoms(sp.Derivative)):
+        return expr.subs(at, simultaneous=True)
+    return expr.xreplace(at)
+
+
+def loss_gradient(G: nx.DiGraph, w: Mapping[Edge, sp.Expr], X: Data, Y: Targets, loss: str = "generic",
+                  edges: Iterable[Edge] | None = None) -> dict[Edge, sp.Expr]:
+    """∇L at the weights w (the components ``edges``, default all): ∂/∂w_e of
+    L = Σ_i ℓ(ŷ(x_i), y_i) with fresh weight symbols, by ``sympy.diff``, then w substituted."""
+    sym = net.weight_symbols(G)
+    L = dataset_loss(G, X, Y, sym, loss)
+    at = {sym[e]: w[e] for e in sym}
+    return {e: _at(sp.diff(L, sym[e]), at) for e in (sym if edges is None else edges)}
+
+
+def normal_support(directions: AffineManifold) -> list[Edge]:
+    """The edges some normal vector of ``directions`` involves: the only gradient components
+    its normal projection needs."""
+    return [e for k, e in enumerate(directions.edges) if any(n[k] for _, n in directions.normal)]
+
+
+def combination(n: Sequence[sp.Expr], edges: Sequence[Edge], prefix: str = "∂L/∂") -> str:
+    """``∂L/∂w(a,b) − ∂L/∂w(c,d)`` for the normal vector n: the component's name."""
+    out = ""
+    for a, e in zip(n, edges):
+        if a:
+            sign = " − " if a < 0 else " + "
+            mag = "" if abs(a) == 1 else f"{abs(a)}·"
+            out += f"{sign}{mag}{prefix}w({e[0]},{e[1]})"
+    return out[3:] if out.startswith(" + ") else "−" + out[3:]
+
+
+def normal_gradient(directions: AffineManifold) -> Quantity:
+    """n · ∇L for every normal vector n of ``directions`` (a basis of the row space of its A):
+    zero for all of them iff ∇L lies in its tangent space."""
+
+    def quantity(G, w, X, Y, loss):
+        g = loss_gradient(G, w, X, Y, loss, normal_support(directions))
+        return {combination(n, directions.edges):
+                sp.Add(*[n[k] * g[e] for k, e in enumerate(directions.edges) if n[k]])
+                for _, n in directions.normal}
+
+    return quantity
+
+
+def _pairs(P: Partition) -> list[tuple[str, str]]:
+    return [(a, b) for block in P.nontrivial for a, b in zip(block[:-1], block[1:])]
+
+
+def forward_differences(P: Partition) -> Quantity:
+    """z(v) − z(v') and h(v) − h(v') for consecutive members v, v' of every block, on every
+    sample."""
+
+    def quantity(G, w, X, Y, loss):
+        out = {}
+        for i, x in enumerate(X):
+            z, h = net.forward(G, x, w, phi_of(G))
+            for a, b in _pairs(P):
+                out[f"z({a}) − z({b}) at x^({i})"] = z[a] - z[b]
+                out[f"h({a}) − h({b}) at x^({i})"] = h[a] - h[b]
+        return out
+
+    return quantity
+
+
+def backward_differences(P: Partition) -> Quantity:
+    """δ(v) − δ(v') for consecutive members of every block, on every sample, where
+    δ(v) = ∂ℓ/∂h(v): h(v) is perturbed to f_v(z(v)) + ε_v and ℓ differentiated in ε_v at 0."""
+
+    def quantity(G, w, X, Y, loss):
+        phi = phi_of(G)
+        eps = {v: sp.Symbol(f"ε[{v}]", real=True) for v in net.units(G)}
+        zero = {e: 0 for e in eps.values()}
+        out = {}
+        for i, (x, y) in enumerate(zip(X, Y)):
+            ell = dataset_loss(G, [x], [y], w, loss, phi=lambda v, z: phi(v, z) + eps[v])
+            delta = {v: sp.diff(ell, eps[v]).subs(zero) for a_b in _pairs(P) for v in a_b}
+            out.update({f"δ({a}) − δ({b}) at x^({i})": delta[a] - delta[b] for a, b in _pairs(P)})
+        return out
+
+    return quantity
+
+
+# ---- the prover -------------------------------------------------------------------------------
+
+def prove(G: nx.DiGraph, manifold: AffineManifold, quantity: Quantity, *, n_samples: int = 1,
+          loss: str = "generic", seed: int = 0) -> Proof:
+    """Substitute θ = θ0 + Σ c_k t_k (symbolic c_k) and symbolic data into ``quantity``, reduce
+    every component canonically; if one does not reduce to 0, look for a concrete point where it
+    is non-zero (``counterexample``)."""
+    theta, cs = manifold.parametrize()
+    X, Y = net.input_symbols(G, n_samples), net.target_symbols(G, n_samples)
+    exprs = quantity(G, theta, X, Y, loss)
+    proof = Proof(manifold.name, [Reduction(k, v, canonical(v)) for k, v in exprs.items()],
+                  parameters=len(cs), samples=n_samples, network=G.graph.get("spec", ""))
+    if proof.nonzero:
+        proof.counterexample = counterexample(G, theta, {r.label: r.before for r in proof.nonzero}, seed)
+    return proof
+
+
+def concrete_choice(G: nx.DiGraph) -> dict[str, str]:
+    """Which registry activation stands in for each generic function of G (by function name):
+    distinct functions get distinct activations (cycling through ``CONCRETE``)."""
+    names = sorted({n for v in net.units(G) if (n := generic_name(G, v))})
+    return {n: CONCRETE[k % len(CONCRETE)] for k, n in enumerate(names)}
+
+
+def instantiate(expr: sp.Expr, G: nx.DiGraph, choice: Mapping[str, str]) -> sp.Expr:
+    """expr with every generic f replaced by its stand-in activation (f' by its derivative) and
+    the generic ℓ(ŷ, y) by the squared error ½‖ŷ − y‖² (∂_kℓ by ŷ_k − y_k). One bottom-up pass
+    that rebuilds each distinct subexpression once (the expressions share subtrees heavily)."""
+    table: dict[str, Callable[..., sp.Expr]] = {}
+    for fname, act_name in choice.items():
+        act = activations.get(act_name)
+        table[fname], table[f"{fname}'"] = act, act.prime
+    n = len(net.outputs(G))
+    table["ell"] = lambda *a: sp.Add(*[(a[k] - a[n + k]) ** 2 for k in range(n)]) / 2
+    for k in range(n):
+        table[f"∂{k}ell"] = lambda *a, k=k: a[k] - a[n + k]
+    memo: dict[sp.Basic, sp.Basic] = {}
+
+    def rebuild(e: sp.Basic) -> sp.Basic:
+        if e not in memo:
+            if not e.args:
+                memo[e] = e
+            else:
+                args = [rebuild(a) for a in e.args]
+                f = table.get(type(e).__name__) if isinstance(e, sp.Function) else None
+                memo[e] = f(*args) if f else e.func(*args)
+        return memo[e]
+
+    return rebuild(expr)
+
+
+def random_rational(rng: random.Random, bound: int = 2, positive: bool = False) -> sp.Rational:
+    q = rng.randint(1, 4)
+    p = rng.randint(1, bound * q) if positive else rng.randint(-bound * q, bound * q)
+    return sp.Rational(p, q)
+
+
+def counterexample(G: nx.DiGraph, theta: Mapping[Edge, sp.Expr], exprs: Mapping[str, sp.Expr],
+                   seed: int, tries: int = 4) -> dict[str, Any] | None:
+    """Random rationals for every symbol (the manifold coordinates c_k, the data x and targets t,
+    any other parameter; positive ones for positive symbols), the generic functions replaced by
+    concrete activations and the loss by the squared error (``instantiate``): the first point
+    where some component is non-zero to 30 digits, or None if ``tries`` points all give 0."""
+    rng = random.Random(seed)
+    choice = concrete_choice(G)
+    labels = list(exprs)
+    concrete = [instantiate(exprs[k], G, choice) for k in labels]
+    free = sorted(set().union(*[v.free_symbols for v in concrete],
+                              *[sp.sympify(t).free_symbols for t in theta.values()]), key=str)
+    evaluate = sp.lambdify(free, concrete, modules="mpmath", cse=True)
+    best: tuple[float, dict, dict] | None = None
+    for _ in range(tries):
+        at = {s: random_rational(rng, positive=bool(s.is_positive)) for s in free}
+        with mpmath.workdps(30):
+            values = evaluate(*[mpmath.mpf(v.p) / v.q for v in at.values()])
+        bad = {k: float(v) for k, v in zip(labels, values) if abs(v) > TOL}
+        size = max(map(abs, bad.values()), default=0.0)
+        if bad and (best is None or size > best[0]):
+            best = (size, at, bad)
+    if best is None:
+        return None
+    _, at, bad = best
+    w = {e: sp.sympify(t).xreplace(at) for e, t in theta.items()}
+    return {"network": G.graph.get("spec", ""), "activations": choice, "loss": "mse",
+            "weights": {f"{u}->{v}": str(val) for (u, v), val in w.items()},
+            "symbols": {str(s): str(v) for s, v in at.items() if not str(s).startswith("c")},
+            "nonzero": bad}
+
+
+def readable(G: nx.DiGraph, X: Data) -> dict[sp.Expr, sp.Expr]:
+    """For display: f_v(z_v(x_i)) ↦ f_v(z_v^(i)) and f_v'(z_v(x_i)) ↦ f_v'(z_v^(i)) at free weights,
+    so a component reads as the chain rule rather than as nested sums."""
+    phi, sym = phi_of(G), net.weight_symbols(G)
+    out: dict[sp.Expr, sp.Expr] = {}
+    for i, x in enumerate(X):
+        z, _ = net.forward(G, x, sym, phi)
+        for v in net.units(G):
+            zi = sp.Symbol(f"z_{v}^({i})", real=True)
+            fz, fzi = phi(v, z[v]), phi(v, zi)
+            out[fz] = fzi
+            if isinstance(fz, sp.Function) and isinstance(fzi, sp.Function):
+                out[fz.fdiff()] = fzi.fdiff()
+    return out
+
+
+def at_free_weights(G: nx.DiGraph, quantity: Quantity, n_samples: int = 1, loss: str = "generic"
+                    ) -> dict[str, sp.Expr]:
+    """The quantity with unconstrained weight symbols w (off the manifold), written with
+    ``readable``: what the manifold has to make vanish."""
+    X, Y = net.input_symbols(G, n_samples), net.target_symbols(G, n_samples)
+    show = readable(G, X)
+    return {k: v.xreplace(show) for k, v in quantity(G, net.weight_symbols(G), X, Y, loss).items()}

@@ -1,0 +1,337 @@
+"""Affine manifolds of a network's edge weights, {θ ∈ R^E : A θ = b}, and the partitions that
+define the clone manifolds (paper §4, Prop. 4.1 (2); App. A.2, Prop. A.5).
+
+Coordinates are the edges of the DAG in ``sorted(G.edges)`` order (the order of
+``net.weight_symbols``); biases are edges from the constant node ``"1"``.
+
+**Partitions.** Blocks S_1..S_k partition the nodes; inputs, the bias node and outputs are
+singletons, and no edge joins two units of one block. Write w(u, v) for the weight of u → v
+(0 where there is no edge) and s(u) for the block of u.
+
+**Which index is summed.** If h is constant on every block (h(u) = h_i for u ∈ S_i), the forward
+recursion z(v) = Σ_{u ∈ in(v)} w(u, v) h(u) reads
+
+    z(v) = Σ_i h_i · Σ_{u ∈ S_i} w(u, v),
+
+so z is constant on S_j as soon as the *sender-summed* weight Σ_{u ∈ S_i} w(u, v) (sum over the
+senders u in the source block, receiver v fixed) is the same for every receiver v ∈ S_j:
+**incoming-equitable**. If δ(u) f'(z(u)) is constant on every block, the backward recursion
+δ(v) = Σ_{u ∈ out(v)} δ(u) w(v, u) f'(z(u)) reads
+
+    δ(v) = Σ_j δ_j f'_j(z_j) · Σ_{u ∈ S_j} w(v, u),
+
+so δ is constant on S_i as soon as the *receiver-summed* weight Σ_{u ∈ S_j} w(v, u) (sum over the
+receivers in the target block, sender v fixed) is the same for every sender v ∈ S_i:
+**outgoing-equitable**. With the weight matrix W[u, v] (rows = senders, columns = receivers),
+incoming-equitable says every column of the block W[S_i, S_j] has the same sum and
+outgoing-equitable says every row has the same sum; in torch's ``weight[out, in]`` layout the two
+read the other way round. (The paper's "row-/column-equitable" labels are therefore layout-
+dependent and its formulas sum the wrong index; the names here say which side is summed.) The
+constraints are written for block pairs i ≠ j (the base network has no self-loops; "no edge inside
+a block" is what makes that enough).
+
+**Block-constant** directions T have T(u, v) = t_{s(u) s(v)} on every edge. M_D(w) = {w + T} for w
+incoming- and outgoing-equitable; it lies inside the equitable manifold only if every connected
+block pair is biregular (each receiver has the same number of in-edges from the source block and
+each sender the same number of out-edges into the target block): see ``unequal_degree_pairs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import mpmath
+import networkx as nx
+import sympy as sp
+from sympy.polys.matrices import DomainMatrix
+
+from theory import net
+
+Edge = tuple[str, str]
+Row = tuple[tuple[int, int], ...]  # sparse constraint row: (edge index, integer coefficient)
+
+
+# ---- partitions -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Partition:
+    """Blocks of nodes, every node of the network in exactly one block (singletons included)."""
+
+    blocks: tuple[tuple[str, ...], ...]
+
+    @cached_property
+    def block_of(self) -> dict[str, int]:
+        return {v: i for i, block in enumerate(self.blocks) for v in block}
+
+    @property
+    def nontrivial(self) -> list[tuple[str, ...]]:
+        return [b for b in self.blocks if len(b) > 1]
+
+    def label(self, i: int) -> str:
+        """A block's name: its node for a singleton, ``S{i}`` otherwise."""
+        return self.blocks[i][0] if len(self.blocks[i]) == 1 else f"S{i}"
+
+
+def partition(G: nx.DiGraph, blocks: Iterable[Iterable[str]], allow_internal_edges: bool = False
+              ) -> Partition:
+    """Validate ``blocks`` and complete them with singletons for the nodes they do not name.
+
+    Raises ValueError (one line) for an empty block, an unknown node, a node in two blocks, an
+    input/bias/output node in a block of size > 1, or an edge inside a block (unless
+    ``allow_internal_edges``, used only by the negative control that shows why it is excluded).
+    Blocks come out in topological order of their first member, members in topological order.
+    """
+    order = {v: k for k, v in enumerate(nx.topological_sort(G))}
+    seen: dict[str, int] = {}
+    named: list[tuple[str, ...]] = []
+    for i, block in enumerate(blocks):
+        block = tuple(block)
+        if not block:
+            raise ValueError(f"block {i} is empty; every block needs at least one unit")
+        for v in block:
+            if v not in G:
+                raise ValueError(f"block {i} names {v!r}, which is not a node of the network")
+            if v in seen:
+                raise ValueError(f"node {v!r} is in blocks {seen[v]} and {i}; blocks must be disjoint")
+            seen[v] = i
+            if len(block) > 1 and G.nodes[v]["kind"] != "hidden":
+                raise ValueError(f"{G.nodes[v]['kind']} node {v!r} is in a block of size {len(block)}; "
+                                 "inputs, the bias node and outputs must be singletons")
+        named.append(tuple(sorted(block, key=order.__getitem__)))
+    if not allow_internal_edges:
+        for block in named:
+            inside = next(((u, v) for u in block for v in block if G.has_edge(u, v)), None)
+            if inside:
+                raise ValueError(f"edge {inside[0]}→{inside[1]} lies inside the block {list(block)}; "
+                                 "no edge may join two units of one block")
+    named += [(v,) for v in G if v not in seen]
+    return Partition(tuple(sorted(named, key=lambda b: order[b[0]])))
+
+
+def block_pairs(G: nx.DiGraph, P: Partition) -> dict[tuple[int, int], list[Edge]]:
+    """The edges of every connected block pair (i, j), i.e. u ∈ S_i, v ∈ S_j, u → v."""
+    pairs: dict[tuple[int, int], list[Edge]] = {}
+    for u, v in sorted(G.edges):
+        pairs.setdefault((P.block_of[u], P.block_of[v]), []).append((u, v))
+    return pairs
+
+
+def base_network(G: nx.DiGraph, P: Partition, weights: Mapping[Edge, Any] | None = None
+                 ) -> nx.DiGraph:
+    """The quotient network: one node per block, an edge i → j when some u ∈ S_i feeds some
+    v ∈ S_j, with weight W̃_ij = (1/|S_i|) Σ_{u ∈ S_i, v ∈ S_j} w(u, v) when ``weights`` are given.
+    Built by ``networkx.quotient_graph``, independently of ``block_pairs``."""
+    Q = nx.quotient_graph(G, [set(b) for b in P.blocks], relabel=False)
+    B = nx.DiGraph()
+    for S in Q:
+        B.add_node(P.block_of[next(iter(S))], members=sorted(S))
+    for S, T in Q.edges:
+        i, j = P.block_of[next(iter(S))], P.block_of[next(iter(T))]
+        w = None if weights is None else sp.Add(*[weights[(u, v)] for u in S for v in T
+                                                  if G.has_edge(u, v)]) / len(S)
+        B.add_edge(i, j, weight=w)
+    return B
+
+
+def unequal_degree_pairs(G: nx.DiGraph, P: Partition) -> list[tuple[int, int]]:
+    """Connected block pairs (i, j) that are not biregular: some receiver in S_j has a different
+    number of in-edges from S_i than another, or some sender in S_i a different number of
+    out-edges into S_j. Exactly for these pairs a block-constant direction leaves the
+    equitable manifold."""
+    bad = []
+    for (i, j), edges in block_pairs(G, P).items():
+        into = {v: 0 for v in P.blocks[j]}
+        out = {u: 0 for u in P.blocks[i]}
+        for u, v in edges:
+            into[v] += 1
+            out[u] += 1
+        if len(set(into.values())) > 1 or len(set(out.values())) > 1:
+            bad.append((i, j))
+    return bad
+
+
+# ---- affine manifolds -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AffineManifold:
+    """{θ : A θ = b} over the coordinates ``edges``; A has integer entries (stored sparse, one
+    readable ``label`` per row), b may be symbolic. ``base`` is a point of the manifold when one
+    is known (the w of M_D(w)); otherwise ``point`` solves for one."""
+
+    name: str
+    edges: tuple[Edge, ...]
+    rows: tuple[Row, ...]
+    b: tuple[sp.Expr, ...]
+    labels: tuple[str, ...]
+    base: tuple[sp.Expr, ...] | None = field(default=None, compare=False)
+
+    @cached_property
+    def A(self) -> sp.Matrix:
+        A = sp.zeros(len(self.rows), len(self.edges))
+        for r, row in enumerate(self.rows):
+            for k, a in row:
+                A[r, k] = a
+        return A
+
+    @cached_property
+    def _dm(self) -> DomainMatrix:
+        return DomainMatrix.from_Matrix(self.A).convert_to(sp.QQ)
+
+    @cached_property
+    def rank(self) -> int:
+        return self._dm.rank() if self.rows else 0
+
+    @property
+    def dimension(self) -> int:
+        return len(self.edges) - self.rank
+
+    @cached_property
+    def tangent(self) -> list[sp.Matrix]:
+        """A basis of {t : A t = 0} (reduced row echelon: sparse, small integers)."""
+        if not self.rows:
+            return [sp.eye(len(self.edges))[:, k] for k in range(len(self.edges))]
+        N = self._dm.nullspace().to_Matrix()
+        return [N[r, :].T for r in range(N.rows)]
+
+    @cached_property
+    def normal(self) -> list[tuple[str, sp.Matrix]]:
+        """A basis of the normal space (the row space of A), chosen among the rows of A so every
+        normal component keeps its readable label."""
+        if not self.rows:
+            return []
+        _, pivots = self._dm.transpose().rref()
+        return [(self.labels[r], self.A[r, :].T) for r in pivots]
+
+    @cached_property
+    def point(self) -> tuple[sp.Expr, ...]:
+        if self.base is not None:
+            return self.base
+        if all(v == 0 for v in self.b):
+            return tuple(sp.Integer(0) for _ in self.edges)
+        sol, params = self.A.gauss_jordan_solve(sp.Matrix(self.b))
+        return tuple(sol.xreplace({p: 0 for p in params}))
+
+    def parametrize(self, prefix: str = "c") -> tuple[dict[Edge, sp.Expr], list[sp.Symbol]]:
+        """θ = θ0 + Σ_k c_k t_k over the tangent basis, with real symbols c_k."""
+        cs = [sp.Symbol(f"{prefix}{k}", real=True) for k in range(len(self.tangent))]
+        theta = {e: self.point[n] + sp.Add(*[c * t[n] for c, t in zip(cs, self.tangent) if t[n]])
+                 for n, e in enumerate(self.edges)}
+        return theta, cs
+
+    def residual(self, theta: Mapping[Edge, Any]) -> list[Any]:
+        """A θ − b, one entry per constraint row; works for SymPy, float and mpmath values."""
+        out = []
+        for row, b in zip(self.rows, self.b):
+            r = sum(a * theta[self.edges[k]] for k, a in row)
+            if not isinstance(r, sp.Basic):  # keep float / mpmath arithmetic in its own type
+                b = mpmath.mpmathify(b) if isinstance(r, mpmath.mpf) else float(b)
+            out.append(r - b)
+        return out
+
+    def contains(self, theta: Mapping[Edge, sp.Expr]) -> bool:
+        """Exact membership: every residual expands to 0."""
+        return all(sp.expand(r) == 0 for r in self.residual(theta))
+
+    def intersect(self, other: AffineManifold, name: str | None = None) -> AffineManifold:
+        if self.edges != other.edges:
+            raise ValueError("manifolds over different edge lists cannot be intersected")
+        return AffineManifold(name or f"{self.name} ∩ {other.name}", self.edges, self.rows + other.rows,
+                              self.b + other.b, self.labels + other.labels)
+
+
+def _w(e: Edge) -> str:
+    return f"w({e[0]},{e[1]})"
+
+
+def from_constraints(name: str, G: nx.DiGraph,
+                     combos: Sequence[tuple[str, Mapping[Edge, int], sp.Expr]],
+                     base: Sequence[sp.Expr] | None = None) -> AffineManifold:
+    """{θ : Σ_e a_e θ_e = b for every (label, {e: a_e}, b) in ``combos``} over G's edges
+    (integer a_e)."""
+    edges = tuple(sorted(G.edges))
+    index = {e: k for k, e in enumerate(edges)}
+    rows = []
+    for _, combo, _ in combos:
+        rows.append(tuple(sorted((index[e], a) for e, a in combo.items() if a)))
+    return AffineManifold(name, edges, tuple(rows), tuple(sp.sympify(b) for _, _, b in combos),
+                          tuple(label for label, _, _ in combos),
+                          None if base is None else tuple(base))
+
+
+def _summed_edges(G: nx.DiGraph, a: str, summed: Sequence[str], direction: str) -> list[Edge]:
+    """The edges from ``summed`` into a ('in'), or from a into ``summed`` ('out')."""
+    pairs = ((s, a) for s in summed) if direction == "in" else ((a, s) for s in summed)
+    return [e for e in pairs if G.has_edge(*e)]
+
+
+def _equitable_rows(G: nx.DiGraph, P: Partition, direction: str
+                    ) -> list[tuple[str, dict[Edge, int], sp.Expr]]:
+    """For every block pair i ≠ j and consecutive members a, a' of the block whose weights are
+    compared (receivers for 'in', senders for 'out'): Σ(summed side) w − Σ w = 0."""
+    combos = []
+    for i, Si in enumerate(P.blocks):
+        for j, Sj in enumerate(P.blocks):
+            if i == j:
+                continue
+            compared, summed = (Sj, Si) if direction == "in" else (Si, Sj)
+            for a, a2 in zip(compared[:-1], compared[1:]):
+                ea, ea2 = _summed_edges(G, a, summed, direction), _summed_edges(G, a2, summed, direction)
+                if not ea and not ea2:
+                    continue
+                combo = {e: 1 for e in ea}
+                combo.update({e: combo.get(e, 0) - 1 for e in ea2})
+                lhs = " + ".join(map(_w, ea)) or "0"
+                rhs = " + ".join(map(_w, ea2)) or "0"
+                combos.append((f"{lhs} = {rhs}", combo, sp.Integer(0)))
+    return combos
+
+
+def incoming_equitable(G: nx.DiGraph, P: Partition) -> AffineManifold:
+    """Σ_{u ∈ S_i} w(u, v) = Σ_{u ∈ S_i} w(u, v') for all v, v' ∈ S_j and block pairs i ≠ j:
+    every receiver of a block gets the same sender-summed weight from each source block. This is
+    what makes z, hence h (one activation per block), constant on blocks (cloned.forward)."""
+    return from_constraints("incoming-equitable", G, _equitable_rows(G, P, "in"))
+
+
+def outgoing_equitable(G: nx.DiGraph, P: Partition) -> AffineManifold:
+    """Σ_{v ∈ S_j} w(u, v) = Σ_{v ∈ S_j} w(u', v) for all u, u' ∈ S_i and block pairs i ≠ j:
+    every sender of a block sends the same receiver-summed weight into each target block. With
+    incoming-equitability this makes δ constant on blocks (cloned.backward)."""
+    return from_constraints("outgoing-equitable", G, _equitable_rows(G, P, "out"))
+
+
+def equitable(G: nx.DiGraph, P: Partition) -> AffineManifold:
+    """Incoming- and outgoing-equitable."""
+    return incoming_equitable(G, P).intersect(outgoing_equitable(G, P), "equitable (in ∩ out)")
+
+
+def block_constant(G: nx.DiGraph, P: Partition) -> AffineManifold:
+    """The linear space of block-constant weights: w(u, v) = w(u', v') whenever s(u) = s(u') and
+    s(v) = s(v'). One free value per connected block pair."""
+    combos = []
+    for edges in block_pairs(G, P).values():
+        combos += [(f"{_w(e)} = {_w(edges[0])}", {e: 1, edges[0]: -1}, sp.Integer(0))
+                   for e in edges[1:]]
+    return from_constraints("block-constant", G, combos)
+
+
+def clone_manifold(G: nx.DiGraph, P: Partition, w: Mapping[Edge, sp.Expr]) -> AffineManifold:
+    """M_D(w) = {w + T : T block-constant}, for w incoming- and outgoing-equitable (checked
+    exactly; ``w`` may be symbolic, e.g. a parametrized point of ``equitable``). Its constraints
+    are those of the block-constant space with right-hand side A w; its dimension is the number
+    of connected block pairs."""
+    if not equitable(G, P).contains(w):
+        raise ValueError("M_D(w) needs w incoming- and outgoing-equitable; this w is not")
+    bc = block_constant(G, P)
+    b = [sp.expand(r) for r in bc.residual(w)]
+    return AffineManifold("M_D(w)", bc.edges, bc.rows, tuple(b), bc.labels,
+                          tuple(sp.sympify(w[e]) for e in bc.edges))
+
+
+def frozen(G: nx.DiGraph, units: Iterable[str], values: Mapping[Edge, sp.Expr]) -> AffineManifold:
+    """M_F = {θ : θ_F = c}, θ_F the incoming weights and bias of the given units, c = ``values``."""
+    combos = [(f"{_w(e)} = {values[e]}", {e: 1}, values[e]) for u in units for e in net.incoming(G, u)]
+    return from_constraints("frozen", G, combos)
