@@ -269,3 +269,17 @@ def test_the_checks_decide_their_claims():
     assert trajectory.measured["gd_moved_min"] > 0.1
     assert evidence[5].counterexample["gd"]["residual_M_D_per_step"][-1] > 1e-3
     json.loads(dump_json(evidence))
+
+
+def test_base_network_computes_the_clone_function_with_unequal_block_sizes():
+    """W̃_ij divides by the receiving block: a 1-unit block feeding a 3-unit block (each receiver
+    gets c = 2 from it) has base weight 2, not 6 (CLAIMS.md's 1/|S_i| would give 6)."""
+    G = net.mlp("1-1-3-1", activation="generic:f")
+    P = manifolds.partition(G, [["h2.0", "h2.1", "h2.2"]])
+    w = {e: sp.Integer(2) if e == ("h1.0", e[1]) and e[1].startswith("h2") else sp.Integer(1)
+         for e in G.edges}
+    B = manifolds.base_network(G, P, w)
+    i, j = P.block_of["h1.0"], P.block_of["h2.0"]
+    assert B.edges[i, j]["weight"] == 2
+    k = P.block_of["y0"]
+    assert B.edges[j, k]["weight"] == 3  # three senders of weight 1 into one receiver

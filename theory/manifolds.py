@@ -122,7 +122,12 @@ def block_pairs(G: nx.DiGraph, P: Partition) -> dict[tuple[int, int], list[Edge]
 def base_network(G: nx.DiGraph, P: Partition, weights: Mapping[Edge, Any] | None = None
                  ) -> nx.DiGraph:
     """The quotient network: one node per block, an edge i → j when some u ∈ S_i feeds some
-    v ∈ S_j, with weight W̃_ij = (1/|S_i|) Σ_{u ∈ S_i, v ∈ S_j} w(u, v) when ``weights`` are given.
+    v ∈ S_j, with weight W̃_ij = (1/|S_j|) Σ_{u ∈ S_i, v ∈ S_j} w(u, v) when ``weights`` are given.
+
+    The normalisation is by the *receiving* block: on an incoming-equitable network every
+    v ∈ S_j gets the same c_ij = Σ_{u∈S_i} w(u, v) from the common activation h_i, so
+    z(v) = Σ_i c_ij h_i and the base unit j computes the same function iff W̃_ij = c_ij, i.e. the
+    double sum divided by |S_j|. (CLAIMS.md's 1/|S_i| agrees only when |S_i| = |S_j|.)
     Built by ``networkx.quotient_graph``, independently of ``block_pairs``."""
     Q = nx.quotient_graph(G, [set(b) for b in P.blocks], relabel=False)
     B = nx.DiGraph()
@@ -131,7 +136,7 @@ def base_network(G: nx.DiGraph, P: Partition, weights: Mapping[Edge, Any] | None
     for S, T in Q.edges:
         i, j = P.block_of[next(iter(S))], P.block_of[next(iter(T))]
         w = None if weights is None else sp.Add(*[weights[(u, v)] for u in S for v in T
-                                                  if G.has_edge(u, v)]) / len(S)
+                                                  if G.has_edge(u, v)]) / len(T)
         B.add_edge(i, j, weight=w)
     return B
 
