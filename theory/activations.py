@@ -125,6 +125,8 @@ def _pw(*pieces: tuple[sp.Expr, sp.Basic]) -> sp.Expr:
 
 _half = sp.Rational(1, 2)
 _leak = sp.Rational(1, 100)
+_selu_alpha = sp.Float("1.6732632423543772848170429916717", 32)
+_selu_scale = sp.Float("1.0507009873554804934193349852946", 32)
 
 _REGISTRY = [
     Activation("relu", _pw((0, z <= 0), (z, True)), F.relu),
@@ -141,6 +143,9 @@ _REGISTRY = [
     Activation("gelu", z * (1 + sp.erf(z / sp.sqrt(2))) / 2, F.gelu, "exact (erf) GELU"),
     Activation("silu", z / (1 + sp.exp(-z)), F.silu, "SiLU / Swish"),
     Activation("elu", _pw((sp.exp(z) - 1, z <= 0), (z, True)), F.elu, "α = 1"),
+    # torch's constants (Klambauer et al. 2017) to 32 digits, the scale inside each piece
+    Activation("selu", _pw((_selu_scale * _selu_alpha * (sp.exp(z) - 1), z <= 0), (_selu_scale * z, True)),
+               F.selu, "λ = 1.0507009873554805, α = 1.6732632423543772"),
     Activation("softplus", sp.log(1 + sp.exp(z)), F.softplus),
     Activation("leaky_relu", _pw((_leak * z, z <= 0), (z, True)), F.leaky_relu, "slope 0.01"),
     Activation("identity", z, lambda x: x),
