@@ -1,0 +1,517 @@
+"""Exact clones of a torch network, and how far a wide network is from being one.
+
+A **cloning** assigns to every hidden unit a of a wide network the base unit s(a) it copies; the
+block S_u = {a : s(a) = u} holds the clones of base unit u. Inputs and outputs are not cloned
+(singleton blocks). The wide network
+
+    W'[a, b] = W[s(a), s(b)] · c_b,    b'[a] = b[s(a)],    γ'[a], β'[a], running stats of s(a),
+
+with outgoing fractions c summing to 1 over every block (Σ_{b ∈ S_w} c_b = 1; c_b = 1 for inputs),
+computes the base function: by induction over layers z'(a) = Σ_w W[s(a), w] h(w) Σ_{b ∈ S_w} c_b
+= z(s(a)).
+
+- Incoming weights are copied to every clone, so every row of a block pair S_u × S_w sums to
+  W[u, w]: **incoming-equitable** (CLAIMS.md, cloned.forward).
+- The equal split c_b = 1/|S_w| makes every entry of the block pair W[u, w]/|S_w|: block-constant,
+  hence also **outgoing-equitable** — the wide network lies on M_D and (cloned.trajectory) stays there
+  under gradient descent.
+- A non-uniform split (``lambda_split``: λ for the first clone of a block, the rest sharing 1 − λ)
+  keeps the forward function (still incoming-equitable), but the columns of a block pair sum to
+  different values (λ|S_u|W vs (1 − λ)|S_u|W): not outgoing-equitable, so the clones receive
+  different backward signals and drift apart — the negative control.
+
+Normalization. BatchNorm normalizes each unit over the batch: clones (identical z) get identical
+statistics. LayerNorm normalizes each sample over the units of a layer: when every block of a layer
+has the same size n, the layer holds each base value exactly n times, and a multiset with every
+element repeated n times has the base layer's mean and variance, so the output matches. With
+unequal block sizes the statistics become block-size-weighted and the wide network computes a
+different function (clones still see the same statistics, so it is still a network of clones —
+of a different base). GroupNorm(1, C) on conv layers behaves like LayerNorm.
+
+CNN. A conv layer's units are its channels; a weight W'[a, b, i, j] is cloned entry by entry of the
+kernel. The flatten into the first linear layer is clone-aware: wide feature c'·P + p (P positions
+per channel) reads base feature s(c')·P + p, split by c_{c'}.
+
+Distances (float64, the largest entry of the off-manifold component; ``Gauge``):
+
+- **leaf** — to M_D(θ₀) = θ₀ + {block-constant}: the component of θ − θ₀ orthogonal to the
+  block-constant tensors. The orthogonal projection onto block-constant tensors averages every
+  block pair S_u × S_w (per kernel entry for convs; singletons are not averaged), so the component
+  is D − avg(D), D = θ − θ₀. For the equal-split clone θ₀ is itself block-constant, so the leaf
+  is the set of block-constant parameters and the leaf distance is the spread of each block's
+  incoming weights (and bias, γ, β, running stats) and of the clones' outgoing weights into every
+  target unit.
+- **family** — to the equitable parameters (incoming- and outgoing-equitable in every block
+  pair: clones stay clones, whatever leaf they are on). A block pair decomposes orthogonally as
+  M + (A − M) + (B − M) + R with A the row means within the column block, B the column means within
+  the row block, M the block mean, R doubly centred; the equitable ones are M + R, so the component
+  is (A − M) + (B − M): the spread of the summed incoming weights (rows) and of the summed
+  outgoing weights (columns).
+
+Cloning R² and effective rank: ``cloning_r2``, ``effective_rank`` (CLAIMS.md, "Measurement
+definitions").
+
+    >>> from numerics.models import MLP
+    >>> base = MLP([4, 3, 3, 2]).double()
+    >>> wide = clone(base, 2)
+    >>> wide.widths, distance(wide, expand([3, 3], 2)).value
+    ([4, 6, 6, 2], 0.0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from numerics.models import CNN, MLP
+
+Model = MLP | CNN
+LAYOUTS = ("blocked", "tiled")
+
+
+# ---- clonings ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cloning:
+    """Per hidden layer, s(a) for every wide unit a (int64 on the CPU); every base unit has at least
+    one clone. Build one with ``expand``, ``from_sizes`` or ``from_blocks`` (they validate)."""
+
+    assign: tuple[torch.Tensor, ...]
+    base_widths: tuple[int, ...]
+
+    @property
+    def widths(self) -> list[int]:
+        """Hidden widths of the wide network."""
+        return [len(a) for a in self.assign]
+
+    def sizes(self, layer: int) -> torch.Tensor:
+        """|S_u| for every base unit u of hidden layer ``layer``."""
+        return torch.bincount(self.assign[layer], minlength=self.base_widths[layer])
+
+    def equal_split(self) -> list[torch.Tensor]:
+        """c_a = 1/|S_{s(a)}|: the split that keeps the wide network on M_D."""
+        return [1.0 / self.sizes(i).double()[a] for i, a in enumerate(self.assign)]
+
+    def check(self, base_widths: Sequence[int]) -> None:
+        """ValueError unless this cloning has one block per unit of every hidden layer of a base
+        with ``base_widths``."""
+        if len(base_widths) != len(self.base_widths):
+            raise ValueError(f"block count mismatch: the cloning has {len(self.base_widths)} hidden layers, "
+                             f"the model has {len(base_widths)}")
+        for i, (k, m) in enumerate(zip(self.base_widths, base_widths)):
+            if k != m:
+                raise ValueError(f"block count mismatch: layer {i + 1} has {k} blocks for {m} base units "
+                                 "(one block per base unit)")
+
+
+def _cloning(assign: list[torch.Tensor], base_widths: Sequence[int]) -> Cloning:
+    for i, (a, k) in enumerate(zip(assign, base_widths)):
+        empty = (torch.bincount(a, minlength=k) == 0).nonzero().flatten()
+        if len(empty):
+            raise ValueError(f"not a partition: layer {i + 1} block {int(empty[0])} is empty "
+                             f"(every base unit needs at least one clone)")
+    return Cloning(tuple(a.long().cpu() for a in assign), tuple(int(k) for k in base_widths))
+
+
+def expand(base_widths: Sequence[int], factor: int, layout: str = "blocked") -> Cloning:
+    """Every base unit cloned ``factor`` times. ``blocked``: clones adjacent (u, u, v, v, …);
+    ``tiled``: the base layer repeated (u, v, …, u, v, …) — the same network, its clones at other
+    positions of every matrix (which can matter for rounding: kernels treat columns differently)."""
+    if not isinstance(factor, int) or factor < 1:
+        raise ValueError(f"expansion factor must be a positive integer (got {factor!r})")
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r} (accepted: {', '.join(LAYOUTS)})")
+    make = torch.Tensor.repeat_interleave if layout == "blocked" else torch.Tensor.repeat
+    return _cloning([make(torch.arange(k), factor) for k in base_widths], base_widths)
+
+
+def from_sizes(sizes: Sequence[Sequence[int]]) -> Cloning:
+    """Blocks of the given sizes, per hidden layer one size per base unit (clones adjacent)."""
+    assign = []
+    for i, s in enumerate(sizes):
+        s = torch.as_tensor(list(s), dtype=torch.long)
+        if s.numel() == 0 or bool((s < 1).any()):
+            raise ValueError(f"not a partition: layer {i + 1} block sizes {s.tolist()} must be positive")
+        assign.append(torch.arange(len(s)).repeat_interleave(s))
+    return _cloning(assign, [len(s) for s in sizes])
+
+
+def from_blocks(blocks: Sequence[Sequence[Sequence[int]]]) -> Cloning:
+    """An arbitrary partition: per hidden layer, block u lists the wide units that clone base unit
+    u; together the blocks of a layer must cover 0..(wide width − 1) exactly once."""
+    assign = []
+    for i, layer in enumerate(blocks):
+        units = torch.tensor([a for block in layer for a in block], dtype=torch.long)
+        width = len(units)
+        inside = (units >= 0) & (units < width)
+        repeated = (torch.bincount(units[inside], minlength=width) > 1).nonzero().flatten().tolist()
+        outside = units[~inside].tolist()
+        if repeated or outside or width == 0:
+            seen = f"repeated: {repeated[:5] or 'none'}, out of range: {outside[:5] or 'none'}"
+            raise ValueError(f"not a partition: layer {i + 1} blocks must cover units 0..{width - 1} exactly "
+                             f"once ({seen})")
+        a = torch.empty(width, dtype=torch.long)
+        a[units] = torch.arange(len(layer)).repeat_interleave(torch.tensor([len(b) for b in layer]))
+        assign.append(a)
+    return _cloning(assign, [len(layer) for layer in blocks])
+
+
+def lambda_split(cloning: Cloning, lam: float) -> list[torch.Tensor]:
+    """Outgoing fractions λ for the first clone of every block, (1 − λ)/(|S| − 1) for the others
+    (1 for singletons): forward-exact, incoming-equitable, not outgoing-equitable unless λ = 1/|S|."""
+    out = []
+    for i, a in enumerate(cloning.assign):
+        n = cloning.sizes(i).double()[a]
+        pos = torch.arange(len(a))
+        first = torch.full((cloning.base_widths[i],), len(a)).scatter_reduce(0, a, pos, "amin")
+        rest = (1 - lam) / (n - 1).clamp(min=1)
+        out.append(torch.where(pos == first[a], torch.where(n > 1, torch.full_like(n, lam), 1.0), rest))
+    return out
+
+
+# ---- models as layer stacks -------------------------------------------------------------------
+
+def hidden_widths(model: Model) -> list[int]:
+    """Units per hidden layer (conv channels, then linear units)."""
+    _supported(model)
+    return [getattr(layer, "out_features", None) or layer.out_channels for layer in model.hidden]
+
+
+def _supported(model: nn.Module) -> None:
+    if not isinstance(model, (MLP, CNN)):
+        raise ValueError(f"cloning supports numerics.models MLP and CNN (got {type(model).__name__})")
+
+
+def _layers(model: Model) -> tuple[list[nn.Module], list[nn.Module | None]]:
+    """(weight layers: hidden then read-out, norms per hidden layer or None)."""
+    hidden = model.hidden
+    norms = list(model.norms) if model.norms is not None else [None] * len(hidden)
+    return [*hidden, model.linears[-1]], norms
+
+
+def _rebuild(model: Model, widths: Sequence[int], dropout: float) -> Model:
+    bias = model.linears[0].bias is not None
+    if isinstance(model, MLP):
+        return MLP([model.widths[0], *widths, model.widths[-1]], model.activation, model.norm, dropout, bias)
+    k = len(model.convs)
+    return CNN(model.image, list(widths[:k]), list(widths[k:]), model.classes, model.activation, model.norm,
+               dropout, bias)
+
+
+def _inputs(model: Model, values: Sequence[torch.Tensor]) -> list[torch.Tensor | None]:
+    """Per weight layer, the per-wide-input-feature ``values`` (s or c of the hidden layer below) —
+    None for the first layer (inputs are singletons). The flatten after the last conv layer repeats
+    each channel's value over its P positions, feature c·P + p (so s becomes s(c)·P + p)."""
+    out: list[torch.Tensor | None] = [None]
+    flatten = len(model.convs) if isinstance(model, CNN) else None
+    for i, v in enumerate(values, start=1):
+        if i == flatten:
+            p = model.positions
+            long = v.dtype == torch.long
+            v = (v[:, None] * p + torch.arange(p)).flatten() if long else v.repeat_interleave(p)
+        out.append(v)
+    return out
+
+
+@torch.no_grad()
+def clone(model: Model, cloning: int | Cloning = 2, split: Sequence[torch.Tensor] | None = None,
+          dropout: float | None = None) -> Model:
+    """The wide clone of ``model`` (module docstring), same dtype, device and train/eval mode.
+
+    ``cloning``: an expansion factor or a ``Cloning``; ``split``: outgoing fractions per hidden
+    layer (default the equal split, which puts the clone on M_D); ``dropout``: the wide network's
+    dropout probability (default the base's). The base is not modified.
+    """
+    _supported(model)
+    base_widths = hidden_widths(model)
+    cloning = expand(base_widths, cloning) if isinstance(cloning, int) else cloning
+    cloning.check(base_widths)
+    split = cloning.equal_split() if split is None else list(split)
+    _check_split(cloning, split)
+    ref = model.linears[-1].weight
+    wide = _rebuild(model, cloning.widths, model.dropout_p if dropout is None else dropout)
+    wide = wide.to(dtype=ref.dtype, device=ref.device)
+    (base_layers, base_norms), (wide_layers, wide_norms) = _layers(model), _layers(wide)
+    rows = [*cloning.assign, None]
+    cols, fractions = _inputs(model, cloning.assign), _inputs(model, split)
+    for layer, (b, w) in enumerate(zip(base_layers, wide_layers)):
+        weight = b.weight
+        if rows[layer] is not None:
+            weight = weight[rows[layer].to(ref.device)]
+        if cols[layer] is not None:
+            c = fractions[layer].to(dtype=ref.dtype, device=ref.device)
+            weight = weight[:, cols[layer].to(ref.device)] * c.view(1, -1, *[1] * (weight.dim() - 2))
+        w.weight.copy_(weight)
+        if b.bias is not None:
+            w.bias.copy_(b.bias if rows[layer] is None else b.bias[rows[layer].to(ref.device)])
+    for a, b, w in zip(cloning.assign, base_norms, wide_norms):
+        if b is None:
+            continue
+        for name, t in [*b.named_parameters(recurse=False), *b.named_buffers(recurse=False)]:
+            target = getattr(w, name)
+            target.copy_(t if t.dim() == 0 else t[a.to(ref.device)])
+    return wide.train(model.training)
+
+
+def _check_split(cloning: Cloning, split: Sequence[torch.Tensor]) -> None:
+    if len(split) != len(cloning.assign):
+        raise ValueError(f"split has {len(split)} layers, the cloning has {len(cloning.assign)}")
+    for i, (a, c) in enumerate(zip(cloning.assign, split)):
+        c = torch.as_tensor(c, dtype=torch.float64).cpu()
+        if c.shape != a.shape:
+            raise ValueError(f"split of layer {i + 1} has shape {tuple(c.shape)}, expected ({len(a)},)")
+        sums = torch.zeros(cloning.base_widths[i], dtype=torch.float64).index_add_(0, a, c)
+        if not torch.allclose(sums, torch.ones_like(sums), rtol=0, atol=1e-12):
+            u = int((sums - 1).abs().argmax())
+            raise ValueError(f"split of layer {i + 1}: the fractions of block {u} sum to {float(sums[u])}, "
+                             "not 1")
+
+
+@torch.no_grad()
+def forward_gap(base: Model, wide: Model, X: torch.Tensor) -> float:
+    """max |wide(x) − base(x)| over X, both in eval mode (no dropout, BatchNorm running statistics)."""
+    modes = base.training, wide.training
+    out = float((wide.eval()(X) - base.eval()(X)).abs().max())
+    base.train(modes[0])
+    wide.train(modes[1])
+    return out
+
+
+# ---- distances to the clone manifold ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Blocks:
+    """Blocks along one tensor dimension: block of every index, block sizes, first member of each."""
+
+    idx: torch.Tensor
+    counts: torch.Tensor
+    first: torch.Tensor
+
+    @classmethod
+    def of(cls, idx: torch.Tensor) -> _Blocks:
+        counts = torch.bincount(idx)
+        pos = torch.arange(len(idx), device=idx.device)
+        first = torch.full_like(counts, len(idx)).scatter_reduce(0, idx, pos, "amin")
+        return cls(idx, counts.double(), first)
+
+    def mean(self, x: torch.Tensor, dim: int) -> torch.Tensor:
+        """x averaged over each block along ``dim`` and broadcast back. Deviations from the block's
+        first member are averaged, so a block of equal entries gives its entry exactly."""
+        ref = x.index_select(dim, self.first[self.idx])
+        shape = list(x.shape)
+        shape[dim] = len(self.counts)
+        sums = x.new_zeros(shape).index_add_(dim, self.idx, x - ref)
+        view = [1] * x.dim()
+        view[dim] = len(self.counts)
+        return ref + (sums / self.counts.view(view)).index_select(dim, self.idx)
+
+
+def _mean(x: torch.Tensor, dim: int, blocks: _Blocks | None) -> torch.Tensor:
+    return x if blocks is None else blocks.mean(x, dim)
+
+
+@dataclass
+class _Tensor:
+    """One per-unit tensor of the wide network and its blocks along dimensions 0 and 1."""
+
+    layer: int  # 0-based weight layer (the last is the read-out)
+    name: str
+    value: torch.Tensor
+    rows: _Blocks | None
+    cols: _Blocks | None = None
+
+    def row_mean(self, x: torch.Tensor) -> torch.Tensor:
+        return _mean(x, 0, self.rows)
+
+    def col_mean(self, x: torch.Tensor) -> torch.Tensor:
+        return _mean(x, 1, self.cols)
+
+
+@dataclass
+class Distance:
+    """The largest |entry| of an off-manifold component, per weight layer and overall, and where."""
+
+    value: float
+    per_layer: list[float]  # per weight layer: its weight, bias and (hidden layers) norm tensors
+    where: dict  # layer (1-based), parameter, entry, row block and column block of the largest entry
+
+
+class Gauge:
+    """Distances of ``model`` (a wide network, read live: build once, call every step) to the clone
+    manifold of ``cloning`` (module docstring), in float64.
+
+    ``reference``: θ₀ of the leaf M_D(θ₀), a model of the same shape (default: the origin, so the
+    leaf is the block-constant parameters — the right one for an equal-split clone).
+    """
+
+    def __init__(self, model: Model, cloning: Cloning, reference: Model | None = None):
+        _supported(model)
+        if hidden_widths(model) != cloning.widths:
+            raise ValueError(f"block count mismatch: the model's hidden widths are {hidden_widths(model)}, "
+                             f"the cloning's {cloning.widths}")
+        device = model.linears[-1].weight.device
+        layers, norms = _layers(model)
+        rows = [_Blocks.of(a.to(device)) for a in cloning.assign] + [None]
+        cols = [c if c is None else _Blocks.of(c.to(device)) for c in _inputs(model, cloning.assign)]
+        self.tensors: list[_Tensor] = []
+        for layer, module in enumerate(layers):
+            named = [("weight", module.weight), ("bias", module.bias)]
+            if layer < len(norms) and norms[layer] is not None:
+                n = norms[layer]
+                named += [(f"norm.{k}", t) for k, t in [*n.named_parameters(recurse=False),
+                                                        *n.named_buffers(recurse=False)] if t.dim() == 1]
+            for name, t in named:
+                if t is not None:
+                    self.tensors.append(_Tensor(layer, name, t, rows[layer], cols[layer] if name == "weight"
+                                                else None))
+        self.layers = len(layers)
+        self.reference = None
+        if reference is not None:
+            other = Gauge(reference, cloning)
+            self.reference = [t.value.detach().double().clone() for t in other.tensors]
+
+    @torch.no_grad()
+    def leaf(self) -> Distance:
+        """Distance to M_D(θ₀): the largest entry of D − avg(D), D = θ − θ₀."""
+        parts = []
+        for k, t in enumerate(self.tensors):
+            d = t.value.detach().double()
+            if self.reference is not None:
+                d = d - self.reference[k]
+            parts.append(d - t.row_mean(t.col_mean(d)))
+        return self._largest(parts)
+
+    @torch.no_grad()
+    def family(self) -> Distance:
+        """Distance to the equitable parameters: the largest entry of (A − M) + (B − M)."""
+        parts = []
+        for t in self.tensors:
+            x = t.value.detach().double()
+            a = t.col_mean(x)
+            parts.append(a + t.row_mean(x) - 2 * t.row_mean(a))
+        return self._largest(parts)
+
+    def _largest(self, parts: list[torch.Tensor]) -> Distance:
+        tops = torch.stack([p.abs().max() for p in parts]).cpu()
+        per_layer = [0.0] * self.layers
+        for t, v in zip(self.tensors, tops.tolist()):
+            per_layer[t.layer] = max(per_layer[t.layer], v)
+        k = int(tops.argmax())
+        t, part = self.tensors[k], parts[k]
+        entry = [int(i) for i in torch.unravel_index(part.abs().argmax(), part.shape)]
+        where = {"layer": t.layer + 1, "parameter": t.name, "entry": entry,
+                 "row_block": None if t.rows is None else int(t.rows.idx[entry[0]]),
+                 "column_block": None if t.cols is None else int(t.cols.idx[entry[1]])}
+        return Distance(float(tops[k]), per_layer, where)
+
+
+def distance(model: Model, cloning: Cloning, reference: Model | None = None) -> Distance:
+    """Distance of ``model`` to the leaf M_D(θ₀) (``Gauge.leaf``)."""
+    return Gauge(model, cloning, reference).leaf()
+
+
+def family_distance(model: Model, cloning: Cloning) -> Distance:
+    """Distance of ``model`` to the equitable parameters (``Gauge.family``)."""
+    return Gauge(model, cloning).family()
+
+
+@torch.no_grad()
+def equitable_perturbation(model: Model, cloning: Cloning, scale: float, generator: torch.Generator) -> None:
+    """Add (in place) a random doubly centred tensor R to every hidden-to-hidden weight block pair
+    (rows and columns of each block pair sum to 0), entries of size ~ ``scale``: the network stays
+    equitable with the same forward function, but leaves the block-constant parameters — a θ₀ whose
+    leaf M_D(θ₀) differs from the family of equitable networks. (Input and read-out weights have a
+    singleton side, where equitable already means block-constant.)"""
+    for t in Gauge(model, cloning).tensors:
+        if t.name == "weight" and t.rows is not None and t.cols is not None:
+            e = torch.randn(t.value.shape, generator=generator, dtype=torch.float64).to(t.value.device)
+            a = t.col_mean(e)
+            r = e - a - t.row_mean(e) + t.row_mean(a)
+            t.value.add_((scale * r).to(t.value.dtype))
+
+
+# ---- cloning R² and effective rank ------------------------------------------------------------
+
+def block_r2(x: torch.Tensor, assign: torch.Tensor) -> float:
+    """Cloning R² of one layer (CLAIMS.md): x is (samples, units); each entry is predicted by the
+    mean of its block in the same sample, x̂[i, a] = mean_{b ∈ S_{s(a)}} x[i, b], and
+    R² = 1 − Var(x − x̂)/Var(x), variances over all entries. x̂ is the orthogonal projection onto
+    per-sample block-constant matrices, which contain the constants, so 0 ≤ R² ≤ 1; a layer with
+    Var(x) = 0 is predicted exactly (R² = 1)."""
+    x = x.detach().double()
+    residual = x - _Blocks.of(assign.to(x.device)).mean(x, 1)
+    total = x.var(unbiased=False)
+    return 1.0 if float(total) == 0.0 else float(1 - residual.var(unbiased=False) / total)
+
+
+@dataclass
+class R2:
+    forward: list[float]  # per hidden layer, on the activations h
+    backward: list[float]  # per hidden layer, on the backward signals ∂L/∂h
+
+    @property
+    def mean(self) -> float:
+        """Average over layers of the forward and backward R² (CLAIMS.md)."""
+        return (sum(self.forward) + sum(self.backward)) / (len(self.forward) + len(self.backward))
+
+
+def cloning_r2(model: Model, cloning: Cloning, X: torch.Tensor, y: torch.Tensor,
+               loss_fn=F.cross_entropy) -> R2:
+    """Cloning R² of every hidden layer of ``model`` on (X, y), forward (activations h) and backward
+    (δ = ∂L/∂h of the batch loss), in eval mode (no dropout, BatchNorm running statistics); the
+    model's mode and gradients are left as they were."""
+    training = model.training
+    model.eval()
+    trace = model.trace(X)
+    deltas = torch.autograd.grad(loss_fn(trace.out, y), trace.h)
+    model.train(training)
+    return R2([block_r2(h, a) for h, a in zip(trace.h, cloning.assign)],
+              [block_r2(d, a) for d, a in zip(deltas, cloning.assign)])
+
+
+def effective_rank(h: torch.Tensor) -> float:
+    """exp(−Σ p_i log p_i), p_i = σ_i / Σ σ_k, σ the singular values of h (samples × units), float64.
+    A clone's activation matrix is the base's with columns repeated n times (H' = H E, E Eᵀ = n I),
+    so its singular values are √n times the base's and its effective rank is the base's."""
+    s = torch.linalg.svdvals(h.detach().double())
+    p = s[s > 0] / s.sum()
+    return math.exp(float(-(p * p.log()).sum())) if len(p) else 0.0
+
+
+def quotient_steps(base: Model, cloning: Cloning) -> list[tuple[nn.Parameter, torch.Tensor]]:
+    """Per base parameter, the step factor under which the base follows its equal-split clone.
+
+    On M_D, W̃[u, w] = Σ_{b ∈ S_w} W'[a, b] is the base weight the clone computes with, and the
+    clone's gradient is ∂L/∂W'[a, b] = (1/|S_u|) ∂L̃/∂W̃[u, w] (every clone of u carries 1/|S_u|
+    of u's backward signal). A step −η∂L/∂W' therefore moves W̃ by −η (|S_w|/|S_u|) ∂L̃/∂W̃: the
+    clone's quotient is SGD on the base with per-entry step factors |S_w|/|S_u| (|S| = 1 for inputs
+    and outputs; 1/|S_u| for biases, γ and β). For ×n: first layer 1/n, hidden-to-hidden 1, read-out
+    n, hidden biases and norms 1/n. The same factors hold for any optimizer linear in the gradient
+    with state started at 0 (momentum, Nesterov, L2 weight decay added after scaling), not for
+    adaptive or norm-dependent ones (Adam, RMSprop, clipping, noise relative to ‖g‖).
+    """
+    _supported(base)
+    cloning.check(hidden_widths(base))
+    device = base.linears[-1].weight.device
+    layers, norms = _layers(base)
+    sizes = [cloning.sizes(i).double() for i in range(len(cloning.assign))]
+    rows = [*sizes, None]
+    cols = [None, *sizes]
+    if isinstance(base, CNN):
+        k = len(base.convs)
+        cols[k] = cols[k].repeat_interleave(base.positions)
+    out = []
+    for layer, module in enumerate(layers):
+        r = torch.ones(module.weight.shape[0], dtype=torch.float64) if rows[layer] is None else rows[layer]
+        c = torch.ones(module.weight.shape[1], dtype=torch.float64) if cols[layer] is None else cols[layer]
+        w = (c[None, :] / r[:, None]).view(*module.weight.shape[:2], *[1] * (module.weight.dim() - 2))
+        out.append((module.weight, w))
+        vec = [module.bias] + ([p for p in norms[layer].parameters(recurse=False)]
+                               if layer < len(norms) and norms[layer] is not None else [])
+        out += [(p, 1.0 / r) for p in vec if p is not None]
+    return [(p, f.to(dtype=p.dtype, device=device)) for p, f in out]
