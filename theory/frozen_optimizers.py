@@ -331,14 +331,14 @@ class Warm:
             parts = []
             for param in (lin.weight, lin.bias):
                 entry = self.opt.opt.state.get(param, {})
-                value = next((entry[n] for n in _TORCH_STATE[key] if entry.get(n) is not None), None)
+                value = next((entry[n] for n in TORCH_STATE[key] if entry.get(n) is not None), None)
                 parts.append(torch.zeros_like(param) if value is None else value.detach())
             out[key] = torch.cat([parts[0], parts[1][:, None]], 1).numpy().copy()
         return out
 
 
 # registry state key -> the names torch.optim stores it under
-_TORCH_STATE = {"buf": ("momentum_buffer",), "m": ("exp_avg",), "v": ("exp_avg_sq", "square_avg")}
+TORCH_STATE = {"buf": ("momentum_buffer",), "m": ("exp_avg",), "v": ("exp_avg_sq", "square_avg")}
 
 
 @dataclass
@@ -391,7 +391,7 @@ def _train_step(model: MLP, opt: updates.TorchUpdate, x: torch.Tensor, y: torch.
 
 
 @contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
+def one_thread() -> Iterator[None]:
     """Run torch on one thread: a ~400-parameter model gains nothing from more, and on a shared
     2-core machine intra-op threads made each backward pass ~90× slower (63 ms vs 0.7 ms)."""
     threads = torch.get_num_threads()
@@ -406,7 +406,7 @@ def warm_up(setup: Setup) -> Warm:
     """Build the data and the float64 MLP from ``setup.seed`` and train ``setup.warm`` steps with
     every unit free to learn, so the optimizer state is non-zero where the gradient was."""
     x, y = _data(setup)
-    with _one_thread(), torch.random.fork_rng(devices=[]):
+    with one_thread(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(setup.seed)
         model = MLP(list(setup.widths), setup.activation, dropout=setup.dropout).double()
         opt = updates.TorchUpdate(setup.optimizer, model.parameters(), setup.hp,
@@ -448,7 +448,7 @@ def freeze_and_continue(warm: Warm, steps: int, unit: int = 0, layer: int = 0, m
         return torch.cat([lin.weight[unit], lin.bias[unit:unit + 1]]).detach().numpy().copy()
 
     t0_steps, theta, z_max, grad_norm = opt.t, [theta_F()], [], []
-    with _one_thread(), torch.random.fork_rng(devices=[]):
+    with one_thread(), torch.random.fork_rng(devices=[]):
         seed = int(np.random.SeedSequence([warm.setup.seed, draw]).generate_state(1)[0])
         torch.manual_seed(seed)  # the dropout masks
         opt.generator = torch.Generator().manual_seed(seed)  # the gradient noise
