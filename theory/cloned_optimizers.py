@@ -74,9 +74,10 @@ import torch
 
 from numerics import clone as C
 from numerics import cloned as numeric
+from numerics.train import one_thread
 from theory import cloned, invariance, manifolds, net, updates
 from theory.evidence import Config, Evidence
-from theory.frozen_optimizers import HP_SYMBOLS, TORCH_STATE, Setup, one_thread, warm_up
+from theory.frozen_optimizers import HP_SYMBOLS, TORCH_STATE, Setup, warm_up
 from theory.manifolds import AffineManifold, Edge
 
 CLAIM = "cloned.optimizers"

@@ -33,12 +33,10 @@ untouched) and training continues K steps with ``updates.TorchUpdate``. Measured
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import itertools
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -48,6 +46,7 @@ import sympy as sp
 import torch
 
 from numerics.models import MLP
+from numerics.train import one_thread
 from theory import activations, updates
 from theory.evidence import Config, Evidence
 
@@ -388,18 +387,6 @@ def _train_step(model: MLP, opt: updates.TorchUpdate, x: torch.Tensor, y: torch.
     grad_norm = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in opt.params]))
     opt.step()
     return float(trace.z[layer][:, unit].detach().max()), float(grad_norm)
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one thread: a ~400-parameter model gains nothing from more, and on a shared
-    2-core machine intra-op threads made each backward pass ~90× slower (63 ms vs 0.7 ms)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def warm_up(setup: Setup) -> Warm:

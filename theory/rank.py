@@ -30,7 +30,6 @@ Where the numbers come from:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -45,6 +44,7 @@ from matplotlib import ticker
 from scipy.optimize import brentq
 from scipy.special import ndtr
 
+from numerics.train import one_thread
 from reports import figures
 from theory import activations
 from theory.activations import Activation, z
@@ -516,19 +516,6 @@ def effective_rank_equicorrelated(n: int, delta: np.ndarray) -> np.ndarray:
     delta = np.asarray(delta, float)
     q = (n - 1) * delta / n
     return np.exp(-(1 - q) * np.log1p(-q) - q * np.log(delta / n))
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Dense linear algebra on one torch thread (restored afterwards). On a shared 2-core machine
-    torch's OpenMP threads and numpy's OpenBLAS threads spin against each other: a 1000×50 SVD takes
-    ~60 ms with two torch threads and ~600 ms in numpy, ~2 ms on one torch thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def numerical_rank(M: np.ndarray) -> tuple[int, float]:
