@@ -283,3 +283,13 @@ def test_base_network_computes_the_clone_function_with_unequal_block_sizes():
     assert B.edges[i, j]["weight"] == 2
     k = P.block_of["y0"]
     assert B.edges[j, k]["weight"] == 3  # three senders of weight 1 into one receiver
+
+
+def test_dimension_check_says_false_when_the_manifold_is_wrong(monkeypatch):
+    """Negative control: a clone manifold that forgets its constraints (dimension = all edges)
+    must be refuted against the number of connected block pairs."""
+    loose = lambda G, P, w: manifolds.from_constraints("unconstrained", G, [])  # noqa: E731
+    monkeypatch.setattr(manifolds, "clone_manifold", loose)
+    ev = cloned.dimension(Config(quick=True, progress=False))
+    assert ev.verdict == "refuted"
+    assert ev.counterexample["dim_M_D"] > ev.counterexample["base_edges"]
