@@ -1,38 +1,28 @@
 """Render a list of Evidence into one self-contained HTML file.
 
 A verdict table at the top; then one section per claim: its statement and source, and for each
-check its verdict, summary, setting, the measured numbers, the derivation (SymPy expressions as
-MathML, which browsers render natively, with the plain text beside), the figures (inline SVG) and
-the counterexample. No scripts, styles or fonts are fetched from anywhere.
+check its verdict, summary, setting, the measured numbers, the derivation (MathML, which browsers
+render natively, with the plain text beside), the figures (inline SVG, drawn here from the figure
+data) and the counterexample. Everything comes from the Evidence records, so a report rebuilt from
+``--json`` is the same report. No scripts, styles or fonts are fetched from anywhere.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import jinja2
-import sympy as sp
 
+from reports.figures import svg
 from theory.claims import Claim
-from theory.evidence import Config, Evidence, jsonable
+from theory.evidence import Evidence, jsonable
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]),
                           trim_blocks=True, lstrip_blocks=True)
-
-
-def _math(expr: Any) -> dict[str, str]:
-    """MathML (presentation) and plain text of a derivation item."""
-    if isinstance(expr, sp.Basic):
-        try:
-            mathml = sp.printing.mathml(expr, printer="presentation")
-        except Exception:  # some unevaluated objects have no MathML printer: plain text only
-            mathml = ""
-        return {"mathml": f'<math display="block">{mathml}</math>' if mathml else "",
-                "text": sp.sstr(expr)}
-    return {"mathml": "", "text": str(expr)}
 
 
 def _compact(value: Any, limit: int = 600) -> str:
@@ -40,8 +30,16 @@ def _compact(value: Any, limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit] + " …"
 
 
-def render(evidence: list[Evidence], claims: list[Claim], title: str, config: Config,
-           errors: list[tuple[str, str, str]] = ()) -> str:
+def _math(item: dict[str, Any]) -> dict[str, str]:
+    mathml = item.get("mathml")
+    return {"label": item["label"], "text": item["text"],
+            "mathml": f'<math display="block">{mathml}</math>' if mathml else ""}
+
+
+def render(evidence: Sequence[Evidence], claims: Sequence[Claim], title: str, run: str,
+           errors: Sequence[tuple[str, str, str]] = ()) -> str:
+    """The report. ``run`` describes how the evidence was made (seed, sizes, device, or the JSON file
+    it was rebuilt from); ``errors`` are (claim, check, message) rows of checks that crashed."""
     sections = []
     for claim in claims:
         items = [e for e in evidence if e.claim == claim.id]
@@ -54,10 +52,10 @@ def render(evidence: list[Evidence], claims: list[Claim], title: str, config: Co
                 "measured": [(k, _compact(v)) for k, v in e.measured.items()],
                 "counterexample": json.dumps(jsonable(e.counterexample), indent=1, ensure_ascii=False)
                 if e.counterexample else None,
-                "derivation": [(label, _math(x)) for label, x in e.derivation],
-                "figures": e.figures,
+                "derivation": [_math(d) for d in e.derivation],
+                "figures": [(f.caption, svg(f)) for f in e.figures],
             } for e in items],
         })
     return _env.get_template("report.html.j2").render(
-        title=title, sections=sections, evidence=evidence, errors=errors, config=config,
+        title=title, sections=sections, evidence=evidence, errors=errors, run=run,
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))

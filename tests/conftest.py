@@ -1,4 +1,6 @@
-"""Loaded before any test module: importing ``theory`` first sets its thread defaults
-(one OpenBLAS thread, passive OpenMP waits) before numpy or torch is loaded."""
+"""Loaded before any test module: the command line's thread defaults (``theory.threads.configure``)
+apply to the tests too, before numpy or torch is loaded."""
 
-import theory  # noqa: F401
+from theory import threads
+
+threads.configure()

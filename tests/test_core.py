@@ -1,4 +1,5 @@
-"""The Evidence contract, the claim registry and the activation registry."""
+"""The Evidence contract (figures and derivations as data), the claim registry and the activation
+registry."""
 
 import json
 import math
@@ -10,9 +11,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory import activations
-from theory.claims import CLAIMS, FAMILIES, family_claims
-from theory.evidence import JSON_KEYS, Evidence, dump_json, jsonable
+from reports.figures import svg
+from theory import activations, claims, verify
+from theory.claims import CLAIMS, FAMILIES, check, family_claims
+from theory.evidence import JSON_KEYS, Config, Evidence, Figure, Panel, Series, dump_json, jsonable, load_json
 
 KINKS = (-3, -1, 0, 1, 3, 6)
 
@@ -22,11 +24,41 @@ def _ev(**kw):
     return Evidence(**{**base, **kw})
 
 
+def _figure() -> Figure:
+    curve = Series("line", np.arange(3), np.array([1.0, float("nan"), 2.0]), "curve")
+    return Figure("a caption", [Panel([curve, Series("hline", y=0.5, style={"linestyle": "dotted"})],
+                                      xlabel="step", ylabel="d", yscale="log")])
+
+
 def test_json_has_exactly_the_contract_keys():
     record = json.loads(dump_json([_ev(measured={"x": np.float64(1.5), "n": np.int64(3)})]))[0]
     assert tuple(record) == JSON_KEYS
     assert record["measured"] == {"x": 1.5, "n": 3}
     assert Evidence.from_json(record).to_json() == record
+
+
+def test_figures_and_derivations_are_data_and_survive_the_round_trip():
+    x = sp.Symbol("x")
+    ev = _ev(derivation=[("a sum", x**2 + 1), ("why", "because")], figures=[_figure()])
+    item, sentence = ev.derivation
+    assert item["text"] == "x**2 + 1" and "msup" in item["mathml"] and item["latex"] == "x^{2} + 1"
+    assert item["srepr"] == sp.srepr(x**2 + 1)
+    assert sentence == {"label": "why", "text": "because", "latex": None, "mathml": None, "srepr": None}
+    (back,) = load_json(dump_json([ev]))
+    assert back.to_json() == ev.to_json()
+    assert back.figures[0].panels[0].series[0].y == [1.0, "nan", 2.0]  # strict JSON, read by the renderer
+    assert svg(back.figures[0]).startswith("<svg")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Series("pie", [1], [2]), "series kind 'pie'"),
+    (lambda: Panel(xscale="symlog"), "axis scale 'symlog'"),
+    (lambda: Figure("empty"), "neither panels nor a graph"),
+    (lambda: Figure("crowded", [Panel(), Panel()]), "2 panels do not fit a 1 × 1 grid"),
+])
+def test_malformed_figures_are_refused(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 def test_refuted_needs_a_counterexample_and_verdicts_are_closed():
@@ -36,6 +68,17 @@ def test_refuted_needs_a_counterexample_and_verdicts_are_closed():
         _ev(verdict="true")
     with pytest.raises(ValueError, match="kind"):
         _ev(kind="guess")
+    with pytest.raises(ValueError, match="without a claim"):
+        Evidence(kind="symbolic", verdict="proved", summary="s").to_json()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{", "not JSON"), ('{"a": 1}', "a JSON list"), ('[{"claim": "x"}]', "record 0: evidence record lacks"),
+    ("[1]", "record 0: an evidence record must be a JSON object"),
+])
+def test_a_bad_json_file_names_the_problem(text, message):
+    with pytest.raises(ValueError, match=message):
+        load_json(text)
 
 
 def test_jsonable_is_strict_json():
@@ -50,6 +93,47 @@ def test_every_claim_of_claims_md_is_registered_once_per_family():
     assert all(c.id in CLAIMS for f in FAMILIES for c in family_claims(f))
     with pytest.raises(ValueError, match="accepted"):
         family_claims("plasticity")
+
+
+def test_implemented_families_have_a_check_for_every_claim_and_one_name_per_check():
+    for family in ("frozen", "cloned", "rank"):
+        assert verify.is_implemented(family) and claims.is_implemented(family)
+        names = [(c.claim, c.name) for claim in family_claims(family) for c in claim.checks]
+        assert len(names) == len(set(names)) and all(c.claim == claim.id for claim in family_claims(family)
+                                                     for c in claim.checks)
+    assert not verify.is_implemented("stability") and not verify.load("stability")
+    assert [c.name for c in CLAIMS["frozen.optimizers"].checks][:2] == ["optimizer-sgd", "optimizer-momentum"]
+
+
+@pytest.fixture
+def empty_claim():
+    """metrics.dead with no check, restored afterwards."""
+    registered = CLAIMS["metrics.dead"].checks
+    saved = list(registered)
+    registered.clear()
+    yield
+    registered[:] = saved
+
+
+def test_the_decorator_fills_in_claim_and_name_and_refuses_nonsense(empty_claim):
+    @check("metrics.dead", "probe-{size}", size=(1, 2))
+    def probe(config: Config, size: int) -> Evidence:
+        return Evidence(kind="numeric", verdict="confirmed", summary=f"size {size}")
+
+    assert [c.name for c in CLAIMS["metrics.dead"].checks] == ["probe-1", "probe-2"]
+    ev = CLAIMS["metrics.dead"].checks[1](Config())
+    assert (ev.claim, ev.check, ev.summary) == ("metrics.dead", "probe-2", "size 2")
+    with pytest.raises(ValueError, match="unknown claim 'metrics.deadish'"):
+        check("metrics.deadish")
+    with pytest.raises(ValueError, match="registered twice"):
+        check("metrics.dead", "probe-1")(probe)
+
+    @check("metrics.dead", "not-evidence")
+    def wrong(config: Config) -> Evidence:
+        return {"verdict": "proved"}
+
+    with pytest.raises(TypeError, match="returned dict, not Evidence"):
+        wrong(Config())
 
 
 def test_unknown_activation_names_the_accepted_ones():

@@ -1,38 +1,42 @@
-"""The claim registry: every claim of ../shared/CLAIMS.md with its id, statement, source and the
+"""The claim registry: every claim of ../shared/CLAIMS.md with its id, statement and source, and the
 checks that decide it.
 
-A check is named by ``"module:function"`` plus fixed keyword arguments and resolved lazily, so
-asking for one family imports only that family's code (and never imports the rest of the
-project into this module).
+Checks live in the package ``checks``, one module per family (``checks.frozen`` for the claims
+``frozen.*``), and register themselves with the ``check`` decorator when their module is imported:
+the registry knows the claims, the checks know the registry, and nothing here imports a check. The
+command line imports the families asked for (``theory.verify.load``), so asking for one family imports
+only that family's code.
+
+A registered check has one name, used everywhere (the verdict table, error rows, the JSON and the
+report): the function's name with ``-`` for ``_`` unless given, formatted with its parameters
+(``optimizer-{optimizer}``).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+import inspect
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from theory.evidence import Config, Evidence
-from theory.updates import OPTIMIZERS
 
-FAMILIES = ("frozen", "cloned", "rank", "stability", "continual")
+FAMILIES = ("frozen", "cloned", "rank", "stability", "continual", "metrics")
 
 
 @dataclass(frozen=True)
-class CheckSpec:
-    target: str  # "package.module:function"
-    kwargs: tuple[tuple[str, object], ...] = ()
+class Check:
+    """One registered check: ``function(config, **params)`` returns the Evidence of ``claim``."""
 
-    @property
-    def name(self) -> str:
-        base = self.target.split(":")[1].replace("_", "-")
-        return base + "".join(f"[{v}]" for _, v in self.kwargs)
+    claim: str
+    name: str
+    function: Callable[..., Evidence]
+    params: tuple[tuple[str, Any], ...] = ()
 
-    def resolve(self) -> Callable[[Config], Evidence]:
-        module, func = self.target.split(":")
-        fn = getattr(importlib.import_module(module), func)
-        return functools.partial(fn, **dict(self.kwargs)) if self.kwargs else fn
+    def __call__(self, config: Config) -> Evidence:
+        return self.function(config, **dict(self.params))
 
 
 @dataclass(frozen=True)
@@ -40,15 +44,11 @@ class Claim:
     id: str
     statement: str
     source: str
-    checks: tuple[CheckSpec, ...] = ()
+    checks: list[Check] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def family(self) -> str:
         return self.id.split(".")[0]
-
-
-def _checks(*targets: str) -> tuple[CheckSpec, ...]:
-    return tuple(CheckSpec(t) for t in targets)
 
 
 _CLAIMS = [
@@ -56,101 +56,78 @@ _CLAIMS = [
     Claim("frozen.gradient-zero",
           "If f'_u(z(u)) = 0 for every training input, then dL/dθ_F = 0 for the incoming weights and "
           "bias θ_F of u.",
-          "§4, Prop. 4.1 (1)",
-          _checks("theory.frozen:gradient_zero_mlp", "theory.frozen:gradient_zero_dag",
-                  "theory.frozen:gradient_zero_exact", "theory.frozen:control_active_on_one_sample",
-                  "theory.frozen:control_leaky_relu", "numerics.frozen:gradient_zero_trained")),
+          "§4, Prop. 4.1 (1)"),
     Claim("frozen.manifold",
           "A frozen unit confines gradient descent to the affine manifold M_F = {θ : θ_F = θ_F0}.",
-          "§4, Prop. 4.1 (1)",
-          _checks("theory.frozen:manifold_first_layer", "theory.frozen:manifold_sign_condition",
-                  "theory.frozen:manifold_box_condition", "theory.frozen:manifold_paper_statement",
-                  "numerics.frozen:manifold_trained")),
+          "§4, Prop. 4.1 (1)"),
     Claim("frozen.activations",
           "Activations with a flat region freeze exactly; those that only plateau asymptotically "
           "freeze approximately; leaky ReLU (and identity) never freeze.",
-          "App. A.1.2, remark",
-          _checks("theory.frozen:activations_classify")),
+          "App. A.1.2, remark"),
     Claim("frozen.optimizers",
           "Whether the frozen manifold M_F is invariant, and the unit stays dead, under each "
           "optimizer (not stated in the paper; decided here).",
-          "Remark 4.2 (by analogy); not in the paper",
-          tuple(CheckSpec("theory.frozen_optimizers:optimizer_check", (("optimizer", name),))
-                for name in OPTIMIZERS)),
+          "Remark 4.2 (by analogy); not in the paper"),
     Claim("frozen.normalization",
           "Normalization (BatchNorm/LayerNorm before the activation) prevents units from freezing.",
-          "§5, 'Preventing LoP with Normalization'",
-          _checks("numerics.frozen:normalization_bound", "numerics.frozen:normalization_trained")),
+          "§5, 'Preventing LoP with Normalization'"),
     # ---- cloned -------------------------------------------------------------------------------
     Claim("cloned.forward",
           "Incoming-equitable weights give identical forward activations inside each block.",
-          "§4, Prop. 4.1 (2); App. A.2, Prop. A.5",
-          _checks("theory.cloned:forward", "theory.cloned:control_edge_in_block",
-                  "theory.cloned:control_mixed_activations")),
+          "§4, Prop. 4.1 (2); App. A.2, Prop. A.5"),
     Claim("cloned.backward",
           "Incoming- and outgoing-equitable weights give identical backward signals inside each block "
           "and block-constant gradients.",
-          "§4, Prop. 4.1 (2); App. A.2, Prop. A.5",
-          _checks("theory.cloned:backward", "theory.cloned:control_incoming_only")),
+          "§4, Prop. 4.1 (2); App. A.2, Prop. A.5"),
     Claim("cloned.trajectory",
           "W(0) ∈ M_D implies W(t) ∈ M_D after any number of gradient steps on any batches.",
-          "§4, Prop. 4.1 (2)",
-          _checks("theory.cloned:trajectory", "theory.cloned:trajectory_unequal_degrees",
-                  "cases.equivalence:refinement_recovers_planted",
-                  "cases.equivalence:refinement_control_random_init",
-                  "cases.equivalence:refinement_control_incoming_only",
-                  "numerics.cloned:trajectory_trained", "numerics.cloned:control_unequal_split")),
+          "§4, Prop. 4.1 (2)"),
     Claim("cloned.dimension",
           "dim M_D equals the number of connected block pairs of the base network.",
-          "App. A.2",
-          _checks("theory.cloned:dimension")),
+          "App. A.2"),
     Claim("cloned.optimizers",
           "Momentum, Adam and weight decay 'might violate' the clone symmetry.",
-          "Remark 4.2; §4",
-          (*(CheckSpec("theory.cloned_optimizers:optimizer_check", (("optimizer", name),))
-             for name in OPTIMIZERS), CheckSpec("theory.cloned_optimizers:control_state"))),
+          "Remark 4.2; §4"),
     Claim("cloned.escape",
           "Noisy SGD and dropout break the clone symmetry; a single step with noise of relative size "
           "0.01 suffices to initiate escape in MLPs.",
-          "§4",
-          _checks("numerics.cloned:escape_noise", "numerics.cloned:escape_dropout",
-                  "numerics.cloned:escape_rounding", "cases.sweeps:graph_sweep")),
+          "§4"),
     Claim("cloned.normalization",
           "Normalization alone does not break established clones.",
-          "§5",
-          _checks("theory.cloned:normalization", "theory.cloned:control_norm_unequal_affine",
-                  "numerics.cloned:normalization_trained")),
+          "§5"),
     # ---- rank ---------------------------------------------------------------------------------
     Claim("rank.hard",
           "For f square-integrable under N(0,1) and not a polynomial, C_f is full rank even when X is "
           "rank-deficient.",
-          "§3, App. A.1",
-          _checks("theory.rank:hard", "theory.rank:hard_controls")),
+          "§3, App. A.1"),
     Claim("rank.alpha",
           "Rank recovery strength α_f = E f'(z)² / E f(z)² − 1: ReLU 0.5000, Tanh 0.6667, GELU 0.5449.",
-          "App. A.1.3",
-          _checks("theory.rank:alpha")),
+          "App. A.1.3"),
     Claim("rank.lemma",
           "corr(X, Y) = 1 − ε implies corr(f(X), f(Y)) ≈ 1 − (α_f + 1) ε.",
-          "App. A.1",
-          _checks("theory.rank:lemma")),
+          "App. A.1"),
     Claim("rank.effective",
           "For C_ij = 1 − ε, r̃(C_f) ≈ r̃(C)(1 + α_f ε ln(n/ε)).",
-          "App. A.1",
-          _checks("theory.rank:effective")),
+          "App. A.1"),
     Claim("rank.corollary",
           "A family f_s with α → ∞ and E f_s² bounded has f'_s(z) → 0 in probability.",
-          "App. A.1",
-          _checks("theory.rank:corollary", "theory.rank:corollary_maps")),
+          "App. A.1"),
     Claim("rank.validation",
           "10,000 samples, 50 dims, intrinsic rank 10: ReLU and ELU recover nearly full rank, tanh and "
           "sigmoid less.",
-          "App. A.1.3",
-          _checks("theory.rank:validation")),
+          "App. A.1.3"),
     # ---- stability ----------------------------------------------------------------------------
     Claim("stability.classify",
           "LoP manifolds are often unstable or saddle-like (normal-space Hessian spectrum).",
           "§4, Def. 4.2"),
+    Claim("stability.clone-critical",
+          "Duplicating a unit of a network at a critical point gives a line of critical points, part of "
+          "which are saddles.",
+          "Fukumizu & Amari 2000; Simsek et al. 2021"),
+    Claim("stability.escape-rate",
+          "Near a manifold a gradient step multiplies a normal deviation by (I − ηH_N): the most negative "
+          "normal eigenvalue predicts the growth of the off-manifold distance.",
+          "not in the paper"),
     # ---- continual ----------------------------------------------------------------------------
     Claim("continual.symptoms",
           "During continual training dead/duplicate fractions rise and effective rank falls together "
@@ -166,9 +143,62 @@ _CLAIMS = [
           "Dropout helps escape an artificial cloning manifold but can be neutral or harmful in "
           "continual bit-flipping.",
           "App. B"),
+    Claim("continual.manifolds",
+          "The loss of plasticity coincides with the network entering frozen and cloned manifolds.",
+          "the theory's thesis; not tested by the paper"),
+    # ---- metrics ------------------------------------------------------------------------------
+    Claim("metrics.dead",
+          "The paper's dead-unit measure and ReDo's dormancy score against exact and certified dead units.",
+          "App. B.2"),
+    Claim("metrics.duplicate",
+          "Cosine / correlation > 0.95 against exact clone blocks.",
+          "App. B.2"),
+    Claim("metrics.saturated",
+          "The paper's saturated-unit measure against exact frozen units.",
+          "App. B.2"),
+    Claim("metrics.rank",
+          "Effective, stable and numerical rank of the same activations: centring, samples, subsampling.",
+          "App. B.2"),
 ]
 
 CLAIMS: dict[str, Claim] = {c.id: c for c in _CLAIMS}
+
+
+def check(claim: str, name: str | None = None, **params: Sequence[Any]
+          ) -> Callable[[Callable[..., Evidence]], Callable[..., Evidence]]:
+    """Register the decorated function as a check of ``claim``.
+
+    ``name`` defaults to the function's name with ``-`` for ``_``; ``params`` registers one check per
+    combination of values, the name formatted with them (``@check("frozen.optimizers",
+    "optimizer-{optimizer}", optimizer=("sgd", "adam"))``). The returned function fills in the
+    Evidence's ``claim`` and ``check``, whoever calls it."""
+    if claim not in CLAIMS:
+        raise ValueError(f"unknown claim {claim!r} (accepted: {', '.join(CLAIMS)})")
+
+    def register(function: Callable[..., Evidence]) -> Callable[..., Evidence]:
+        pattern = name or function.__name__.replace("_", "-")
+
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def run(config: Config, *args: Any, **kwargs: Any) -> Evidence:
+            bound = signature.bind(config, *args, **kwargs)
+            evidence = function(*bound.args, **bound.kwargs)
+            if not isinstance(evidence, Evidence):
+                raise TypeError(f"check {pattern} returned {type(evidence).__name__}, not Evidence")
+            evidence.claim, evidence.check = claim, pattern.format(**bound.arguments)
+            return evidence
+
+        keys = list(params)
+        for values in itertools.product(*params.values()):
+            chosen = dict(zip(keys, values))
+            registered = Check(claim, pattern.format(**chosen), run, tuple(chosen.items()))
+            if any(c.name == registered.name for c in CLAIMS[claim].checks):
+                raise ValueError(f"check {registered.name!r} of {claim} is registered twice")
+            CLAIMS[claim].checks.append(registered)
+        return run
+
+    return register
 
 
 def family_claims(family: str) -> list[Claim]:
@@ -178,5 +208,6 @@ def family_claims(family: str) -> list[Claim]:
 
 
 def is_implemented(family: str) -> bool:
-    """A family is implemented when every one of its claims has at least one check."""
+    """A family is implemented when every one of its claims has a registered check (its checks module
+    must have been imported: ``theory.verify.load``)."""
     return all(c.checks for c in family_claims(family))

@@ -1,28 +1,40 @@
 """The Evidence record: the one interface between checks, the command line and the report.
 
-Its JSON form is a public contract (DESIGN.md, "Evidence"): exactly the keys
-``claim, check, kind, verdict, summary, setting, measured, counterexample, seconds``.
-Two report-only attachments ride along in memory and are not part of the JSON:
-``derivation`` (label, SymPy expression) pairs a reader can re-derive, and ``figures``
-(caption, inline SVG).
+Its JSON form is a public contract (DESIGN.md, "Evidence"): the keys
+``claim, check, kind, verdict, summary, setting, measured, counterexample, seconds`` and what the
+report shows, as data:
 
-A check is a plain function ``(Config) -> Evidence``.
+- ``derivation``: items ``{"label", "text", "latex", "mathml", "srepr"}``, one per step a reader
+  can re-derive; a SymPy expression keeps its structure (``srepr``), its typeset forms (LaTeX and
+  presentation MathML) and its plain text; a sentence has ``text`` only;
+- ``figures``: ``Figure`` records (panels of series with their axes, labels and scales, or a
+  unit-equivalence graph), drawn by ``reports`` alone.
+
+So the report can be rebuilt from the JSON without running anything. ``seconds`` is set by the
+command line, which times every check; nothing inside ``measured`` depends on wall time.
+
+A check is a plain function ``(Config) -> Evidence`` registered with the claim registry
+(``theory.claims.check``), which fills in ``claim`` and ``check``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 VERDICTS = ("proved", "confirmed", "refuted", "qualified", "inconclusive")
 KINDS = ("symbolic", "numeric", "case")
 JSON_KEYS = ("claim", "check", "kind", "verdict", "summary", "setting", "measured", "counterexample",
-             "seconds")
+             "seconds", "derivation", "figures")
+SERIES_KINDS = ("line", "step", "bar", "band", "hline", "vline", "heatmap")
+SCALES = ("linear", "log")
 
 
 @dataclass(frozen=True)
@@ -35,19 +47,133 @@ class Config:
     progress: bool = True
 
 
+# ---- figures as data -------------------------------------------------------------------------------
+
 @dataclass
+class Series:
+    """One thing drawn in a panel, as numbers.
+
+    ``line``/``step``: y against x (``step`` holds each value until the next x); ``bar``: bars of
+    height y at positions x, with optional ``error`` bars; ``band``: filled between y and ``y2`` over
+    each x-interval ``[x[2k], x[2k+1]]`` (y, y2 scalars); ``hline``/``vline``: a horizontal line at y
+    or a vertical one at x; ``heatmap``: the matrix ``z`` (rows along y, columns along x; x and y give
+    the extent ``[first, last]``). ``style`` holds only looks: color (``C0``..``C9``, a name or
+    ``#rrggbb``), linestyle (solid, dashed, dotted, none), linewidth, marker, markersize, alpha,
+    width (bars), colormap, vmin, vmax."""
+
+    kind: str
+    x: Any = None
+    y: Any = None
+    label: str | None = None
+    y2: Any = None
+    error: Any = None
+    z: Any = None
+    style: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in SERIES_KINDS:
+            raise ValueError(f"series kind {self.kind!r} is not one of {', '.join(SERIES_KINDS)}")
+        for name in ("x", "y", "y2", "error", "z"):
+            setattr(self, name, jsonable(getattr(self, name)))
+
+
+@dataclass
+class Panel:
+    """One set of axes: its series, axis labels, scales (linear or log) and limits."""
+
+    series: list[Series] = field(default_factory=list)
+    title: str = ""
+    xlabel: str = ""
+    ylabel: str = ""
+    xscale: str = "linear"
+    yscale: str = "linear"
+    xlim: Any = None
+    ylim: Any = None
+    xticks: Any = None  # positions
+    xticklabels: Any = None  # text at those positions (rotated when long)
+    legend: str | None = "best"  # a location, "outside" (right of the axes) or None
+    colorbar: bool = False  # for a heatmap
+
+    def __post_init__(self) -> None:
+        for scale in (self.xscale, self.yscale):
+            if scale not in SCALES:
+                raise ValueError(f"axis scale {scale!r} is not one of {', '.join(SCALES)}")
+        self.series = [s if isinstance(s, Series) else Series(**s) for s in self.series]
+        self.xlim, self.ylim, self.xticks = jsonable(self.xlim), jsonable(self.ylim), jsonable(self.xticks)
+
+
+@dataclass
+class Figure:
+    """A figure as data: ``panels`` on a grid of ``rows`` × ``columns`` (row by row), a size in
+    inches, and a caption; or, with ``graph``, a unit-equivalence graph (``{"title", "nodes": [{layer,
+    index, block, dead}], "edges": [{u, v, kinds}]}``, u and v as [layer, index])."""
+
+    caption: str
+    panels: list[Panel] = field(default_factory=list)
+    rows: int = 1
+    columns: int = 1
+    width: float = 6.0
+    height: float = 3.2
+    graph: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.panels = [p if isinstance(p, Panel) else Panel(**p) for p in self.panels]
+        if self.graph is None and not self.panels:
+            raise ValueError(f"figure {self.caption[:40]!r} has neither panels nor a graph")
+        if self.graph is None and len(self.panels) > self.rows * self.columns:
+            raise ValueError(f"{len(self.panels)} panels do not fit a {self.rows} × {self.columns} grid")
+        self.graph = jsonable(self.graph)
+
+    def to_json(self) -> dict[str, Any]:
+        return jsonable(asdict(self))
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> Figure:
+        names = {f.name for f in fields(cls)}
+        unknown = set(record) - names
+        if unknown:
+            raise ValueError(f"figure record has unknown keys {', '.join(sorted(unknown))}")
+        return cls(**record)
+
+
+# ---- derivations as expressions --------------------------------------------------------------------
+
+def derivation_item(label: str, value: Any) -> dict[str, Any]:
+    """One derivation step as data: a SymPy object keeps ``srepr``, ``latex``, presentation
+    ``mathml`` and ``text``; anything else is its text."""
+    import sympy as sp
+
+    item: dict[str, Any] = {"label": str(label), "text": str(value), "latex": None, "mathml": None,
+                            "srepr": None}
+    if isinstance(value, sp.Basic):
+        item["text"] = sp.sstr(value)
+        item["srepr"] = sp.srepr(value)
+        with contextlib.suppress(Exception):  # an unevaluated object without a printer: text only
+            item["latex"] = sp.latex(value)
+        with contextlib.suppress(Exception):
+            item["mathml"] = sp.printing.mathml(value, printer="presentation")
+    return item
+
+
+# ---- the record --------------------------------------------------------------------------------------
+
+@dataclass(kw_only=True)
 class Evidence:
-    claim: str
-    check: str
+    """One check's outcome. ``claim`` and ``check`` are filled in by the registry (the name the check
+    is registered under); ``derivation`` accepts (label, SymPy expression or text) pairs and keeps
+    them as data (``derivation_item``)."""
+
     kind: str
     verdict: str
     summary: str
     setting: dict[str, Any] = field(default_factory=dict)
     measured: dict[str, Any] = field(default_factory=dict)
     counterexample: dict[str, Any] | None = None
+    derivation: list[Any] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    claim: str = ""
+    check: str = ""
     seconds: float = 0.0
-    derivation: list[tuple[str, Any]] = field(default_factory=list, repr=False)
-    figures: list[tuple[str, str]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -55,13 +181,22 @@ class Evidence:
         if self.kind not in KINDS:
             raise ValueError(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
         if self.verdict == "refuted" and not self.counterexample:
-            raise ValueError(f"{self.claim}/{self.check}: a refuted verdict needs a counterexample")
+            raise ValueError(f"{self.claim or self.kind}/{self.check}: a refuted verdict needs a "
+                             "counterexample")
+        self.derivation = [d if isinstance(d, dict) else derivation_item(*d) for d in self.derivation]
+        self.figures = [f if isinstance(f, Figure) else Figure.from_json(f) for f in self.figures]
 
     def to_json(self) -> dict[str, Any]:
-        return {key: jsonable(getattr(self, key)) for key in JSON_KEYS}
+        if not self.claim or not self.check:
+            raise ValueError("evidence without a claim or a check name (not produced by a registered check)")
+        record = {key: jsonable(getattr(self, key)) for key in JSON_KEYS if key != "figures"}
+        record["figures"] = [f.to_json() for f in self.figures]
+        return record
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> Evidence:
+        if not isinstance(record, dict):
+            raise ValueError(f"an evidence record must be a JSON object, not {type(record).__name__}")
         missing = set(JSON_KEYS) - set(record)
         if missing:
             raise ValueError(f"evidence record lacks {', '.join(sorted(missing))}")
@@ -112,5 +247,22 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
         raise
 
 
-def dump_json(evidence: list[Evidence]) -> str:
-    return json.dumps([e.to_json() for e in evidence], indent=2, allow_nan=False)
+def dump_json(evidence: Sequence[Evidence]) -> str:
+    return json.dumps([e.to_json() for e in evidence], indent=1, allow_nan=False, ensure_ascii=False)
+
+
+def load_json(text: str) -> list[Evidence]:
+    """The Evidence list of a ``--json`` file (ValueError naming what is wrong)."""
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(records, list):
+        raise ValueError("expected a JSON list of evidence records")
+    out = []
+    for i, record in enumerate(records):
+        try:
+            out.append(Evidence.from_json(record))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"record {i}: {exc}") from None
+    return out

@@ -1,7 +1,8 @@
-"""Command line: ``python -m theory.verify FAMILY [FAMILY ...]``.
+"""Command line: ``python -m theory.verify FAMILY [FAMILY ...]``, or ``--from-json PATH``.
 
-Runs every check of the chosen families' claims, prints a verdict table, writes the HTML report
-(default ``reports/out/verify-FAMILIES.html``) and, with ``--json``, the Evidence list.
+Runs every check of the chosen families' claims (timing each one), prints a verdict table, writes
+the HTML report (default ``reports/out/verify-FAMILIES.html``) and, with ``--json``, the Evidence
+list. ``--from-json PATH`` rebuilds the report from such a list without running any check.
 
 Exit status: 0 when every check returned a verdict (refuted is a verdict); 1 when a check failed
 with an error (the others still run and are reported); 2 on bad input (one line on stderr, nothing
@@ -11,14 +12,18 @@ written).
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import sys
 import textwrap
 import time
 import traceback
 from pathlib import Path
 
-from theory.claims import CLAIMS, FAMILIES, Claim, family_claims, is_implemented
-from theory.evidence import Config, Evidence, dump_json, write_atomic
+import checks
+from theory import claims, threads
+from theory.claims import CLAIMS, FAMILIES, Claim, family_claims
+from theory.evidence import Config, Evidence, dump_json, load_json, write_atomic
 
 
 class UsageError(Exception):
@@ -33,10 +38,12 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m theory.verify",
                 description="Verify the claims of the loss-of-plasticity theory (see CLAIMS.md).")
-    p.add_argument("families", nargs="+", metavar="FAMILY",
+    p.add_argument("families", nargs="*", metavar="FAMILY",
                    help=f"one or more of: {', '.join(FAMILIES)}, all")
     p.add_argument("--json", metavar="PATH", help="write the Evidence list as JSON")
     p.add_argument("--html", metavar="PATH", help="report path (default reports/out/verify-FAMILIES.html)")
+    p.add_argument("--from-json", metavar="PATH", dest="from_json",
+                   help="rebuild the report from an Evidence JSON file, running no check")
     p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     p.add_argument("--quick", action="store_true", help="small sizes (for CI)")
     p.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default cpu)")
@@ -44,13 +51,33 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def load(family: str) -> bool:
+    """Import the family's module of ``checks`` (its checks register with the claim registry); False
+    when the family has no module yet."""
+    family_claims(family)  # validates the name
+    module = f"{checks.__name__}.{family}"
+    if importlib.util.find_spec(module) is None:
+        return False
+    importlib.import_module(module)
+    return True
+
+
+def is_implemented(family: str) -> bool:
+    """The family's checks module exists and every claim of the family has a check."""
+    return load(family) and claims.is_implemented(family)
+
+
 def _families(requested: list[str]) -> tuple[list[str], list[str]]:
     """(families to run, families skipped because not implemented yet)."""
+    if not requested:
+        raise UsageError(f"give at least one FAMILY (accepted: {', '.join(FAMILIES)}, all) "
+                         "or --from-json PATH")
     for f in requested:
         if f not in (*FAMILIES, "all"):
             raise UsageError(f"unknown family {f!r} (accepted: {', '.join(FAMILIES)}, all)")
     if "all" in requested:
-        return [f for f in FAMILIES if is_implemented(f)], [f for f in FAMILIES if not is_implemented(f)]
+        done = [f for f in FAMILIES if is_implemented(f)]
+        return done, [f for f in FAMILIES if f not in done]
     chosen = list(dict.fromkeys(requested))
     missing = [f for f in chosen if not is_implemented(f)]
     if missing:
@@ -83,23 +110,20 @@ def _device(name: str) -> str:
 
 
 def run_claims(claims: list[Claim], config: Config) -> tuple[list[Evidence], list[tuple[str, str, str]]]:
-    """Run every check of ``claims``; returns (evidence, errors as (claim, check, message))."""
+    """Run and time every check of ``claims``; returns (evidence, errors as (claim, check, message))."""
     from tqdm import tqdm
 
-    specs = [(c, s) for c in claims for s in c.checks]
+    checks = [c for claim in claims for c in claim.checks]
     evidence, errors = [], []
-    bar = tqdm(specs, desc="checks", unit="check", disable=not config.progress or None, leave=False)
-    for claim, spec in bar:
-        bar.set_postfix_str(f"{claim.id} {spec.name}")
+    bar = tqdm(checks, desc="checks", unit="check", disable=not config.progress or None, leave=False)
+    for check in bar:
+        bar.set_postfix_str(f"{check.claim} {check.name}")
         start = time.perf_counter()
         try:
-            ev = spec.resolve()(config)
+            ev = check(config)
         except Exception as exc:  # a broken check is an error row, never a verdict
-            errors.append((claim.id, spec.name, f"{type(exc).__name__}: {exc}"))
+            errors.append((check.claim, check.name, f"{type(exc).__name__}: {exc}"))
             traceback.print_exc(file=sys.stderr)
-            continue
-        if ev.claim != claim.id:
-            errors.append((claim.id, spec.name, f"check returned evidence for {ev.claim!r}"))
             continue
         ev.seconds = round(time.perf_counter() - start, 3)
         evidence.append(ev)
@@ -122,9 +146,44 @@ def verdict_table(evidence: list[Evidence], errors: list[tuple[str, str, str]], 
     return "\n".join(lines)
 
 
+def _rebuild(args: argparse.Namespace) -> int:
+    """``--from-json``: the report of an Evidence file, no check run."""
+    try:
+        if args.families:
+            raise UsageError("--from-json rebuilds a report from its file; give no FAMILY")
+        source = Path(args.from_json)
+        if not source.is_file():
+            raise UsageError(f"--from-json {args.from_json!r} is not a readable file")
+        try:
+            evidence = load_json(source.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--from-json {args.from_json!r}: {exc}") from None
+        unknown = sorted({e.claim for e in evidence} - set(CLAIMS))
+        if unknown:
+            raise UsageError(f"--from-json {args.from_json!r}: unknown claim {unknown[0]!r} "
+                             f"(accepted: {', '.join(CLAIMS)})")
+        html_path = _writable(args.html or f"reports/out/{source.stem}.html", "html")
+    except UsageError as exc:
+        print(f"verify: error: {exc}", file=sys.stderr)
+        return 2
+    from reports.render import render
+
+    ids = {e.claim for e in evidence}
+    claims = [c for c in CLAIMS.values() if c.id in ids]
+    families = list(dict.fromkeys(c.family for c in claims))
+    print(verdict_table(evidence, []))
+    write_atomic(html_path, render(evidence, claims, f"Loss-of-plasticity verifier: {', '.join(families)}",
+                                   f"rebuilt from {source.name} ({len(evidence)} records)"))
+    print(f"\nreport: {html_path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    threads.configure()  # before the families import torch
     try:
         args = _parser().parse_args(argv)
+        if args.from_json is not None:
+            return _rebuild(args)
         families, skipped = _families(args.families)
         json_path = _writable(args.json, "json")
         html_path = _writable(args.html or f"reports/out/verify-{'-'.join(families)}.html", "html")
@@ -143,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     from reports.render import render
 
     title = f"Loss-of-plasticity verifier: {', '.join(families)}"
-    write_atomic(html_path, render(evidence, [CLAIMS[c.id] for c in claims], title, config, errors))
+    run = (f"seed {config.seed} · {'quick sizes' if config.quick else 'full sizes'} · "
+           f"device {config.device}")
+    write_atomic(html_path, render(evidence, claims, title, run, errors))
     print(f"\nreport: {html_path}")
     if json_path is not None:
         write_atomic(json_path, dump_json(evidence))
