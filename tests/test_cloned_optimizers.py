@@ -10,11 +10,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import theory.cloned_optimizers as co
+import checks.cloned
 from numerics import clone as C
+from numerics import cloned as nc
+from reports import figures
+from theory import optimizers as opt
 from theory import updates
 from theory.evidence import VERDICTS, Config, Evidence, dump_json
-from theory.frozen_optimizers import HP_SYMBOLS
+from theory.optimizers import HP_SYMBOLS
 
 QUICK = Config(quick=True, progress=False)
 KEEP_LEAF = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "clip")
@@ -25,12 +28,12 @@ STATEFUL = tuple(n for n, o in updates.OPTIMIZERS.items() if o.state_keys)
 
 @pytest.fixture(scope="module")
 def evidence() -> dict[str, Evidence]:
-    return {name: co.optimizer_check(QUICK, name) for name in updates.OPTIMIZERS}
+    return {name: checks.cloned.optimizer_check(QUICK, optimizer=name) for name in updates.OPTIMIZERS}
 
 
 @pytest.fixture(scope="module")
 def control() -> Evidence:
-    return co.control_state(QUICK)
+    return checks.cloned.control_unsymmetric_state(QUICK)
 
 
 # ---- the checks --------------------------------------------------------------------------------
@@ -44,7 +47,7 @@ def test_every_optimizer_gets_a_computed_verdict(evidence):
                     "distance_family_f64", "distance_f32", "paper_worry", "symbolic_numeric_agree"):
             assert key in e.measured, (name, key)
         assert e.summary.startswith(name) and e.derivation and e.figures
-        assert e.figures[0][1].startswith("<svg")
+        assert e.figures[0].panels and figures.svg(e.figures[0]).startswith("<svg")
         assert e.measured["symbolic_numeric_agree"], (name, e.measured["agreement"])
     json.loads(dump_json(list(evidence.values())))  # strict JSON, contract keys
 
@@ -54,7 +57,7 @@ def test_sgd_momentum_adam_rmsprop_clip_keep_the_leaf(evidence):
         e = evidence[name]
         m = e.measured
         assert e.verdict == "proved" and e.counterexample is None, name
-        assert m["leaf_invariant"] and m["family_invariant"] and m["delta_theta"] == co.BLOCK_CONSTANT
+        assert m["leaf_invariant"] and m["family_invariant"] and m["delta_theta"] == opt.BLOCK_CONSTANT
         assert m["distance_leaf_f64"] <= m["tolerance_f64"] and m["distance_leaf_f64"] < 1e-13, name
         assert m["carried_state"]["leaf"] <= m["carried_state"]["tolerance"]
         assert m["carried_state"]["state_spread_at_clone"] == 0.0  # the state was cloned block-constant
@@ -67,7 +70,7 @@ def test_weight_decay_and_adamw_keep_the_family_but_leave_the_leaf(evidence):
         e = evidence[name]
         m = e.measured
         assert e.verdict == "qualified" and e.counterexample is not None, name
-        assert m["family_invariant"] and not m["leaf_invariant"] and m["delta_theta"] == co.EQUITABLE
+        assert m["family_invariant"] and not m["leaf_invariant"] and m["delta_theta"] == opt.EQUITABLE
         assert m["distance_family_f64"] <= m["tolerance_f64"] < m["distance_leaf_f64"], name
         assert m["carried_state"]["family"] <= m["carried_state"]["tolerance"] < m["carried_state"]["leaf"]
         # the leaf through an exact (block-constant) clone is kept: −ηλθ is block-constant there
@@ -81,7 +84,7 @@ def test_noisy_sgd_and_dropout_leave_the_family(evidence):
         e = evidence[name]
         m = e.measured
         assert e.verdict == "refuted" and e.counterexample["symbolic"]["nonzero"], name
-        assert not m["family_invariant"] and m["delta_theta"] == co.NEITHER
+        assert not m["family_invariant"] and m["delta_theta"] == opt.NEITHER
         assert m["distance_family_f64"] > 1e6 * m["tolerance_f64"], name
         assert m["carried_state"]["family"] > m["carried_state"]["tolerance"]
     assert evidence["noisy_sgd"].measured["family_condition"] == "noise ξ block-constant"
@@ -92,7 +95,7 @@ def test_noisy_sgd_and_dropout_leave_the_family(evidence):
 def test_a_state_that_is_not_block_constant_is_caught(control):
     assert control.verdict == "refuted" and control.setting["control"] is True
     assert "optimizer" not in control.setting  # not one of the per-optimizer records
-    for name in co.CONTROL_OPTIMIZERS:
+    for name in checks.cloned.CONTROL_OPTIMIZERS:
         m = control.measured[name]
         assert not m["leaf_invariant"] and m["state_spread_at_clone"] > 0
         assert m["leaf_distance"] > 1e6 * m["tolerance"] and m["first_step_over_tolerance"] == 1
@@ -101,15 +104,15 @@ def test_a_state_that_is_not_block_constant_is_caught(control):
 
 
 def test_a_disagreement_with_torch_is_reported_not_hidden(monkeypatch):
-    real = co.carried_run
+    real = nc.carried_run
 
     def escaped(*args, **kwargs):
         run = real(*args, **kwargs)
         run.leaf = [d + 1e-3 * k for k, d in enumerate(run.leaf)]
         return run
 
-    monkeypatch.setattr(co, "carried_run", escaped)
-    e = co.optimizer_check(QUICK, "momentum")
+    monkeypatch.setattr(nc, "carried_run", escaped)
+    e = checks.cloned.optimizer_check(QUICK, optimizer="momentum")
     assert e.verdict == "inconclusive" and "disagree" in e.summary
     assert not e.measured["symbolic_numeric_agree"]
 
@@ -118,44 +121,44 @@ def test_a_disagreement_with_torch_is_reported_not_hidden(monkeypatch):
 
 @pytest.mark.parametrize("name", list(updates.OPTIMIZERS))
 def test_block_constant_inputs_give_a_block_constant_state(name):
-    assert co.one_step(name).state_block_constant
+    assert opt.one_step(name).state_block_constant
 
 
 def test_the_classification_holds_on_blocks_of_unequal_size():
-    wide = co.NETWORKS[1]
-    assert co.clones(wide).case.partition.nontrivial[0] == ("h1.0", "h1.1", "h1.2")
-    for name, expected in (("adam", co.BLOCK_CONSTANT), ("clip", co.BLOCK_CONSTANT),
-                           ("weight_decay", co.EQUITABLE), ("noisy_sgd", co.NEITHER)):
-        assert co.one_step(name, network=wide).delta_class == expected
+    wide = opt.NETWORKS[1]
+    assert opt.clones(wide).case.partition.nontrivial[0] == ("h1.0", "h1.1", "h1.2")
+    for name, expected in (("adam", opt.BLOCK_CONSTANT), ("clip", opt.BLOCK_CONSTANT),
+                           ("weight_decay", opt.EQUITABLE), ("noisy_sgd", opt.NEITHER)):
+        assert opt.one_step(name, network=wide).delta_class == expected
 
 
 def test_weight_decay_moves_theta_by_its_own_block_spread():
-    step = co.one_step("weight_decay")
-    c = co.clones()
+    step = opt.one_step("weight_decay")
+    c = opt.clones()
     spread = c.block_constant.residual(c.mapping(step.theta))
     eta, lam = HP_SYMBOLS["lr"], HP_SYMBOLS["weight_decay"]
     assert all(sp.expand(r + eta * lam * s) == 0 for r, s in zip(step.leaf.values(), spread))
     assert any(s != 0 for s in spread)  # θ generic equitable: not block-constant
-    assert co.one_step("weight_decay", base=co.BLOCK_CONSTANT).leaf_invariant
+    assert opt.one_step("weight_decay", base=opt.BLOCK_CONSTANT).leaf_invariant
 
 
 def test_noise_and_masks_break_it_unless_constant_on_blocks():
-    noisy = co.one_step("noisy_sgd")
+    noisy = opt.one_step("noisy_sgd")
     assert any(str(x).startswith("ξ[") for r in noisy.leaf.values() for x in r.free_symbols)
-    assert co.one_step("noisy_sgd", noise=co.BLOCK_CONSTANT).leaf_invariant
-    assert co.one_step("dropout", masks="per block").leaf_invariant
+    assert opt.one_step("noisy_sgd", noise=opt.BLOCK_CONSTANT).leaf_invariant
+    assert opt.one_step("dropout", masks="per block").leaf_invariant
 
 
 @pytest.mark.parametrize("name", STATEFUL)
 def test_a_per_edge_state_leaves_the_leaf(name):
-    assert not co.one_step(name, state="per edge").leaf_invariant
+    assert not opt.one_step(name, state="per edge").leaf_invariant
 
 
 def test_state_degrees_and_the_gradient_rule():
-    assert co.state_degrees("momentum") == {"buf": 1}
-    assert co.state_degrees("adam") == {"m": 1, "v": 2} and co.state_degrees("rmsprop") == {"v": 2}
-    assert co.state_degrees("sgd") == {}
-    rule = co.gradient_rule()
+    assert opt.state_degrees("momentum") == {"buf": 1}
+    assert opt.state_degrees("adam") == {"m": 1, "v": 2} and opt.state_degrees("rmsprop") == {"v": 2}
+    assert opt.state_degrees("sgd") == {}
+    rule = opt.gradient_rule()
     assert len(rule) == 13 and all(v == 0 for v in rule.values())
 
 
@@ -165,7 +168,7 @@ def test_for_every_block_constant_point_gradient_and_state_the_float_map_stays_b
     """The registry map in float64 from block-constant (θ, g, state): θ' and the state are
     block-constant bitwise — why an exact clone's torch distance is exactly 0."""
     spec = updates.get(name)
-    c = co.clones()
+    c = opt.clones()
     pairs = sorted({c.pair(e) for e in c.edges})
     value = st.floats(-10, 10, allow_nan=False, width=64)
 
@@ -185,17 +188,17 @@ def test_for_every_block_constant_point_gradient_and_state_the_float_map_stays_b
 # ---- the numerics' building blocks -----------------------------------------------------------------
 
 def test_cloned_state_is_block_constant_and_the_gradient_rule_holds_in_torch():
-    run = co.carried_run("adam", QUICK, steps=3, warm=5, perturb=0.0)
+    run = nc.carried_run("adam", QUICK.seed, steps=3, warm=5, perturb=0.0)
     assert run.state_spread == 0.0 and run.gradient_rule_error < 1e-15
-    control = co.carried_run("adam", QUICK, steps=3, warm=5, perturb=0.0, fresh_copies=True)
+    control = nc.carried_run("adam", QUICK.seed, steps=3, warm=5, perturb=0.0, fresh_copies=True)
     assert control.state_spread > 0 and control.leaves("leaf")
 
 
 def test_clone_tensor_copies_rows_and_columns_and_scales_by_the_receiving_block():
-    cloning = C.expand([2, 3], 2)
+    cloning = C.expand([1, 2, 3, 1], 2)  # the base's widths: hidden layers of 2 and 3
     x = torch.arange(1.0, 7.0, dtype=torch.float64).view(3, 2)  # layer 1: 3 receivers, 2 senders
-    y = co.clone_tensor(x, 1, cloning, degree=2)
+    y = nc.clone_tensor(x, 1, cloning, degree=2)
     assert y.shape == (6, 4) and float(y[1, 3]) == float(x[0, 1]) / 4
-    fresh = co.clone_tensor(x, 1, cloning, degree=0, fresh_copies=True)
+    fresh = nc.clone_tensor(x, 1, cloning, degree=0, fresh_copies=True)
     assert float(fresh[0, 0]) == float(x[0, 0]) and float(fresh[1, 0]) == 0.0 and float(fresh[0, 1]) == 0.0
     assert float(fresh[2, 2]) == float(x[1, 1])

@@ -12,9 +12,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import checks.cloned
+from cases.generator import pruned_case
 from theory import activations, cloned, manifolds, net
 from theory.evidence import Config, dump_json
 from theory.invariance import forward_differences, normal_gradient, prove
+from theory.partition import block_pairs, partition, quotient, unequal_degree_pairs
 
 SMOOTH = ("tanh", "sigmoid", "softplus", "silu", "gelu")
 QUICK = Config(quick=True)
@@ -51,7 +54,7 @@ def partitions(draw, G, max_size: int = 3):
             blocks.append([v])
         else:
             block.append(v)
-    return manifolds.partition(G, blocks)
+    return partition(G, blocks)
 
 
 def networks(max_width: int = 4, max_depth: int = 2, max_hidden: int = 4):
@@ -88,7 +91,7 @@ def project(M: manifolds.AffineManifold, theta: np.ndarray) -> np.ndarray:
 def block_spread(G, P, g: np.ndarray) -> float:
     """max over connected block pairs of (max − min) of the gradient entries in the pair."""
     index = {e: k for k, e in enumerate(sorted(G.edges))}
-    return max(np.ptp([g[index[e]] for e in es]) for es in manifolds.block_pairs(G, P).values())
+    return max(np.ptp([g[index[e]] for e in es]) for es in block_pairs(G, P).values())
 
 
 def numeric_setting(G, P, seed: int):
@@ -134,7 +137,7 @@ def test_incoming_equitable_alone_does_not_give_block_constant_gradients(G, seed
     """Negative control on random MLPs: a generic point of the incoming-equitable manifold (one
     block of two units in the first hidden layer) breaks outgoing equitability, and the gradients
     of the forward clones differ."""
-    P = manifolds.partition(G, [["h1.0", "h1.1"]])
+    P = partition(G, [["h1.0", "h1.1"]])
     theta, X, Y, act = numeric_setting(G, P, seed)
     theta = project(manifolds.incoming_equitable(G, P), theta)
     g = torch_gradient(G, theta, X, Y, act)
@@ -147,7 +150,7 @@ def test_incoming_equitable_sums_over_senders_and_outgoing_over_receivers():
     """Block S = {h1.0, h1.1} feeding block T = {h2.0, h2.1}: with W[u, v] (rows = senders) the
     incoming condition fixes column sums, the outgoing condition row sums."""
     G = net.mlp("1-2-2-1")
-    P = manifolds.partition(G, [["h1.0", "h1.1"], ["h2.0", "h2.1"]])
+    P = partition(G, [["h1.0", "h1.1"], ["h2.0", "h2.1"]])
     base = {e: sp.Integer(1) for e in G.edges}
 
     def with_block(W):
@@ -166,7 +169,7 @@ def test_incoming_equitable_sums_over_senders_and_outgoing_over_receivers():
 
 def test_manifold_bases_and_dimensions_agree():
     G = net.mlp("2-4-3-1")
-    P = manifolds.partition(G, [["h1.0", "h1.1"], ["h1.2", "h1.3"], ["h2.0", "h2.1"]])
+    P = partition(G, [["h1.0", "h1.1"], ["h1.2", "h1.3"], ["h2.0", "h2.1"]])
     for M in (manifolds.incoming_equitable(G, P), manifolds.outgoing_equitable(G, P),
               manifolds.equitable(G, P), manifolds.block_constant(G, P)):
         assert len(M.tangent) == M.dimension and len(M.normal) == M.rank
@@ -194,16 +197,16 @@ def test_frozen_manifold_fixes_the_incoming_weights():
 def test_dim_clone_manifold_is_the_number_of_connected_block_pairs(data):
     G = data.draw(networks(max_width=6, max_depth=3, max_hidden=8))
     P = data.draw(partitions(G))
-    pairs = manifolds.base_network(G, P).number_of_edges()
+    pairs = quotient(G, P).number_of_edges()
     assert manifolds.block_constant(G, P).dimension == pairs
     w0, _ = manifolds.equitable(G, P).parametrize("a")
     assert manifolds.clone_manifold(G, P, w0).dimension == pairs
 
 
 def test_block_constant_directions_leave_equitability_exactly_when_degrees_differ():
-    case = cloned.pruned_case()
+    case = pruned_case()
     G, P = case.graph, case.partition
-    assert manifolds.unequal_degree_pairs(G, P)
+    assert unequal_degree_pairs(G, P)
     E = manifolds.equitable(G, P)
     assert not all((E.A * t).is_zero_matrix for t in manifolds.block_constant(G, P).tangent)
 
@@ -222,12 +225,12 @@ def test_block_constant_directions_leave_equitability_exactly_when_degrees_diffe
 def test_a_partition_that_is_not_one_is_rejected(blocks, message):
     G = net.mlp("2-3-2-1")
     with pytest.raises(ValueError, match=message):
-        manifolds.partition(G, blocks)
+        partition(G, blocks)
 
 
 def test_clone_manifold_needs_an_equitable_point():
     G = net.mlp("1-2-1")
-    P = manifolds.partition(G, [["h1.0", "h1.1"]])
+    P = partition(G, [["h1.0", "h1.1"]])
     w = {e: sp.Integer(k) for k, e in enumerate(sorted(G.edges))}
     with pytest.raises(ValueError, match="equitable"):
         manifolds.clone_manifold(G, P, w)
@@ -248,8 +251,9 @@ def test_the_prover_returns_the_expressions_it_reduced():
     assert second and all(r.before != 0 for r in second)
 
 
-@pytest.mark.parametrize("check", [cloned.control_incoming_only, cloned.control_edge_in_block,
-                                   cloned.control_mixed_activations, cloned.control_norm_unequal_affine])
+@pytest.mark.parametrize("check", [checks.cloned.control_incoming_only, checks.cloned.control_edge_in_block,
+                                   checks.cloned.control_mixed_activations,
+                                   checks.cloned.control_norm_unequal_affine])
 def test_every_negative_control_is_refuted_with_a_counterexample(check):
     ev = check(QUICK)
     assert ev.setting["control"] is True
@@ -259,9 +263,9 @@ def test_every_negative_control_is_refuted_with_a_counterexample(check):
 
 
 def test_the_checks_decide_their_claims():
-    expected = {cloned.forward: "proved", cloned.backward: "proved", cloned.trajectory: "proved",
-                cloned.dimension: "proved", cloned.normalization: "proved",
-                cloned.trajectory_unequal_degrees: "qualified"}
+    expected = {checks.cloned.forward: "proved", checks.cloned.backward: "proved",
+                checks.cloned.trajectory: "proved", checks.cloned.dimension: "proved",
+                checks.cloned.normalization: "proved", checks.cloned.trajectory_unequal_degrees: "qualified"}
     evidence = [check(QUICK) for check in expected]
     assert [e.verdict for e in evidence] == list(expected.values())
     trajectory = evidence[2]
@@ -275,10 +279,10 @@ def test_base_network_computes_the_clone_function_with_unequal_block_sizes():
     """W̃_ij divides by the receiving block: a 1-unit block feeding a 3-unit block (each receiver
     gets c = 2 from it) has base weight 2, not 6 (CLAIMS.md's 1/|S_i| would give 6)."""
     G = net.mlp("1-1-3-1", activation="generic:f")
-    P = manifolds.partition(G, [["h2.0", "h2.1", "h2.2"]])
+    P = partition(G, [["h2.0", "h2.1", "h2.2"]])
     w = {e: sp.Integer(2) if e == ("h1.0", e[1]) and e[1].startswith("h2") else sp.Integer(1)
          for e in G.edges}
-    B = manifolds.base_network(G, P, w)
+    B = quotient(G, P, w)
     i, j = P.block_of["h1.0"], P.block_of["h2.0"]
     assert B.edges[i, j]["weight"] == 2
     k = P.block_of["y0"]
@@ -290,6 +294,6 @@ def test_dimension_check_says_false_when_the_manifold_is_wrong(monkeypatch):
     must be refuted against the number of connected block pairs."""
     loose = lambda G, P, w: manifolds.from_constraints("unconstrained", G, [])  # noqa: E731
     monkeypatch.setattr(manifolds, "clone_manifold", loose)
-    ev = cloned.dimension(Config(quick=True, progress=False))
+    ev = checks.cloned.dimension(Config(quick=True, progress=False))
     assert ev.verdict == "refuted"
     assert ev.counterexample["dim_M_D"] > ev.counterexample["base_edges"]

@@ -12,23 +12,28 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import checks.frozen
 from cases import generator
 from cases.generator import planted_dead, planted_dead_cases, random_architecture
 from numerics.models import MLP
-from theory import activations, frozen, net
-from theory.claims import CLAIMS
+from theory import activations, frozen, manifolds
+from theory.claims import family_claims
 from theory.evidence import Config, Evidence
+from theory.invariance import prove
+from theory.updates import OPTIMIZERS
 
 QUICK = Config(quick=True, progress=False)
 WITH_ACTIVE_REGION = ["relu", "relu6", "hardtanh", "hardsigmoid"]
-FROZEN_CHECKS = [(claim.id, spec) for claim in CLAIMS.values() for spec in claim.checks
-                 if spec.target.startswith("theory.frozen:")]
 EXPECTED_VERDICT = {
     "gradient-zero-mlp": "proved", "gradient-zero-dag": "proved", "gradient-zero-exact": "proved",
     "control-active-on-one-sample": "refuted", "control-leaky-relu": "refuted",
     "manifold-first-layer": "proved", "manifold-sign-condition": "proved", "manifold-box-condition": "proved",
     "manifold-paper-statement": "qualified", "activations-classify": "qualified",
 }
+# the frozen family's other checks: trained networks and normalization (test_numerics_frozen), the
+# optimizers (test_frozen_optimizers)
+OTHER_CHECKS = {"gradient-zero-trained", "manifold-trained", "normalization-bound", "normalization-trained"}
+FROZEN_CHECKS = [c for claim in family_claims("frozen") for c in claim.checks if c.name in EXPECTED_VERDICT]
 
 
 # ---- the theorem, as a property --------------------------------------------------------------------
@@ -39,8 +44,9 @@ def test_planted_dead_unit_has_zero_gradient_exactly_and_in_float64(case):
     zs = case.pre_activations()
     assert all(case.region.contains(v) for v in zs)
     assert all(activations.get(case.activation).prime(v) == 0 for v in zs)
-    assert set(frozen.exact_gradient(case).values()) == {0}
-    assert set(frozen.float_gradient(case).values()) == {0.0}
+    exact, float64 = checks.frozen._case_gradients(case)
+    assert set(exact.values()) == {0}
+    assert set(float64.values()) == {0.0}
 
 
 @settings(max_examples=4, deadline=None)
@@ -51,10 +57,11 @@ def test_generic_gradient_reduces_to_zero_on_random_dags(seed):
     rng = random.Random(seed)
     G = random_architecture(seed, "dag", "generic", "generic", n_hidden=3)
     unit = rng.choice([v for v in G if G.nodes[v]["kind"] == "hidden"])
-    w = net.weight_symbols(G)
-    L, zs = net.dataset_loss(G, net.input_symbols(G, 2), net.target_symbols(G, 2), w)
-    for r in frozen.reduce_gradient(G, L, zs, w, unit, rng):
-        assert r.after == 0 and r.live and r.before != 0
+    proof = prove(G, manifolds.from_constraints("all weights", G, []), frozen.frozen_gradient(unit),
+                  n_samples=2, given=frozen.frozen_hypothesis(unit))
+    assert len(proof.reductions) == len(list(G.predecessors(unit)))
+    for r in proof.reductions:
+        assert r.after == 0 and r.expr == 0 and frozen.live(r, proof.hypothesis, rng) and r.before != 0
 
 
 # ---- negative controls -------------------------------------------------------------------------------
@@ -64,8 +71,9 @@ def test_generic_gradient_reduces_to_zero_on_random_dags(seed):
 def test_one_active_sample_gives_a_nonzero_gradient(case):
     (i,) = case.active_samples
     assert activations.get(case.activation).prime(case.pre_activations()[i]) != 0
-    assert any(g != 0 for g in frozen.exact_gradient(case).values())
-    assert any(g != 0.0 for g in frozen.float_gradient(case).values())
+    exact, float64 = checks.frozen._case_gradients(case)
+    assert any(g != 0 for g in exact.values())
+    assert any(g != 0.0 for g in float64.values())
 
 
 @settings(max_examples=6, deadline=None)
@@ -73,13 +81,14 @@ def test_one_active_sample_gives_a_nonzero_gradient(case):
 def test_leaky_relu_unit_below_zero_is_not_frozen(seed, architecture):
     case = planted_dead(seed, "leaky_relu", architecture, region=sp.Interval.open(-sp.oo, 0))
     assert all(v < 0 for v in case.pre_activations())
-    assert any(g != 0 for g in frozen.exact_gradient(case).values())
+    assert any(g != 0 for g in frozen.exact_gradient(case.graph, case.weights, case.theta_f, case.data,
+                                                     case.targets).values())
 
 
 def test_revivable_deep_unit_is_found_and_replays_with_torch_sgd():
     """The counterexample to the unconditional M_F, re-run with torch.optim.SGD (an update code
     path independent of the check's own loop) from the plain numbers in the evidence."""
-    ev = frozen.manifold_paper_statement(QUICK)
+    ev = checks.frozen.manifold_paper_statement(QUICK)
     assert ev.verdict == "qualified" and ev.counterexample is not None
     cx = ev.counterexample
     widths = [int(v) for v in cx["architecture"].split("-")]
@@ -124,11 +133,13 @@ def test_generator_is_deterministic_in_its_seed():
 
 @pytest.fixture(scope="module")
 def evidence():
-    return {spec.name: (claim_id, spec.resolve()(QUICK)) for claim_id, spec in FROZEN_CHECKS}
+    return {c.name: (c.claim, c(QUICK)) for c in FROZEN_CHECKS}
 
 
 def test_every_frozen_check_is_registered_and_named(evidence):
     assert set(evidence) == set(EXPECTED_VERDICT)
+    others = {c.name for claim in family_claims("frozen") for c in claim.checks} - set(EXPECTED_VERDICT)
+    assert others == OTHER_CHECKS | {f"optimizer-{name}" for name in OPTIMIZERS}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_VERDICT))
@@ -150,16 +161,16 @@ def _relabel_unit(case, name):
 
 
 def test_an_activation_without_flat_region_flips_the_exact_verdict(monkeypatch):
-    monkeypatch.setattr(frozen, "planted_dead",
+    monkeypatch.setattr(checks.frozen, "planted_dead",
                         lambda *a, **k: _relabel_unit(generator.planted_dead(*a, **k), "leaky_relu"))
-    ev = frozen.gradient_zero_exact(QUICK)
+    ev = checks.frozen.gradient_zero_exact(QUICK)
     assert ev.verdict == "refuted" and ev.counterexample["activation"] == "leaky_relu"
 
 
 def test_a_control_without_its_violation_is_not_caught(monkeypatch):
-    monkeypatch.setattr(frozen, "planted_dead",
+    monkeypatch.setattr(checks.frozen, "planted_dead",
                         lambda *a, **k: generator.planted_dead(*a, **{**k, "active_samples": 0}))
-    ev = frozen.control_active_on_one_sample(QUICK)
+    ev = checks.frozen.control_active_on_one_sample(QUICK)
     assert ev.verdict == "inconclusive" and "NOT caught" in ev.summary
 
 
@@ -167,6 +178,6 @@ def test_a_misclassified_activation_refutes_the_classification(monkeypatch):
     relu = activations.get("relu")
     fake = activations.Activation("leaky_relu", relu.expr, F.relu, "relu in disguise")
     monkeypatch.setitem(activations.ACTIVATIONS, "leaky_relu", fake)
-    ev = frozen.activations_classify(QUICK)
+    ev = checks.frozen.activations_classify(QUICK)
     assert ev.verdict == "refuted"
     assert ev.counterexample["mismatched"]["leaky_relu"] == {"expected": "never", "computed": "exact"}

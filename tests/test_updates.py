@@ -7,8 +7,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from numerics.train import TorchUpdate
 from theory import updates
-from theory.frozen_optimizers import HP_SYMBOLS
+from theory.optimizers import HP_SYMBOLS
 
 SHAPES = [(3, 4), (4,)]  # two parameter tensors: clipping and gradient noise use the global norm
 DETERMINISTIC = [n for n in updates.OPTIMIZERS if n != "noisy_sgd"]
@@ -24,7 +25,7 @@ def _torch_and_map(name: str, seed: int, steps: int, hp: dict | None = None,
     rng = np.random.default_rng(seed)
     thetas = [rng.normal(size=s) for s in SHAPES]
     params = [torch.tensor(t.copy(), requires_grad=True) for t in thetas]
-    opt = updates.TorchUpdate(name, params, hp, generator=torch.Generator().manual_seed(seed))
+    opt = TorchUpdate(name, params, hp, generator=torch.Generator().manual_seed(seed))
     spec = updates.get(name)
     theta = _flat(thetas)
     state = spec.init_state(theta)
@@ -73,7 +74,7 @@ def test_noisy_sgd_is_deterministic_given_a_generator_and_has_unit_gaussian_nois
         p = torch.zeros(20000, dtype=torch.float64, requires_grad=True)
         p.grad = torch.zeros_like(p)
         p.grad[0] = 1.0  # ‖g‖ = 1, and every other coordinate has g = 0
-        updates.TorchUpdate("noisy_sgd", [p], {"lr": 1.0, "sigma0": 1.0},
+        TorchUpdate("noisy_sgd", [p], {"lr": 1.0, "sigma0": 1.0},
                             generator=torch.Generator().manual_seed(seed)).step()
         return p.detach().numpy().copy()
 
@@ -120,4 +121,4 @@ def test_unknown_optimizer_names_the_accepted_ones():
     with pytest.raises(ValueError, match="sgd, momentum, nesterov, adam"):
         updates.get("lion")
     with pytest.raises(ValueError, match="accepted"):
-        updates.TorchUpdate("lion", [torch.zeros(2, requires_grad=True)])
+        TorchUpdate("lion", [torch.zeros(2, requires_grad=True)])

@@ -1,12 +1,16 @@
-"""The prover: is a quantity identically zero on an affine manifold of weights?
+"""The prover — the project's one: is a quantity identically zero on an affine manifold of weights,
+under a hypothesis?
 
 A manifold M = {θ0 + Σ_k c_k t_k} (``manifolds.AffineManifold``, parametrized by its tangent
-basis with symbolic c_k) is substituted into a quantity of the network — the normal components
-n · ∇L(θ) of the gradient, the differences h(v) − h(v') of two units' activations, or of their
-backward signals δ — computed for a generic loss ℓ, symbolic data and the network's own
-activations (generic ``sympy.Function``s where the hypothesis allows). Each component is brought
-to a canonical form by expansion, innermost function arguments first (two values f(a), f(b) of
-one undefined f are equal as expressions exactly when a and b expand to the same polynomial), and
+basis with symbolic c_k; the whole space by the weights themselves) is substituted into a quantity
+of the network — the normal components n · ∇L(θ) of the gradient, the components of ∂L/∂θ_F, the
+differences h(v) − h(v') of two units' activations, or of their backward signals δ — computed for a
+generic loss ℓ, symbolic data and the network's own activations (generic functions,
+``net.generic_function``, where the hypothesis allows). A hypothesis on the values the quantity
+takes (``given``: e.g. f'_u(z_u(x_i)) = 0 on every sample, for a frozen unit) is substituted next.
+Each component is brought to a canonical form by expansion, innermost function arguments first (two
+values f(a), f(b) of one undefined f are equal as expressions exactly when a and b expand to the same
+polynomial), and
 
 - every component reduces to 0 → **proved**: the identity holds for every point of M, every loss,
   every data set and every activation with the stated sharing; the reduced components are
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import mpmath
@@ -38,6 +42,7 @@ from theory.manifolds import AffineManifold, Edge, Partition
 Data = Sequence[Mapping[str, sp.Expr]]
 Targets = Sequence[Sequence[sp.Expr]]
 Quantity = Callable[[nx.DiGraph, Mapping[Edge, sp.Expr], Data, Targets, str], dict[str, sp.Expr]]
+Hypothesis = Callable[[nx.DiGraph, Mapping[Edge, sp.Expr], Data], Mapping[sp.Expr, sp.Expr]]
 
 CONCRETE = ("tanh", "sigmoid", "softplus", "silu")  # stand-ins for distinct generic functions
 TOL = 1e-20  # at 30 significant digits, a value above this is not rounding
@@ -45,11 +50,13 @@ TOL = 1e-20  # at 30 significant digits, a value above this is not rounding
 
 @dataclass
 class Reduction:
-    """One component of the quantity after substitution of M and canonical expansion."""
+    """One component of the quantity: as computed at θ(c), after the hypothesis (the same when there
+    is none), and after canonical expansion (0 when the identity holds)."""
 
     label: str
     before: sp.Expr  # the component at θ(c), as computed
-    expr: sp.Expr  # after canonical expansion: 0 when the identity holds
+    after: sp.Expr  # with the hypothesis substituted
+    expr: sp.Expr  # canonical form of ``after``: 0 when the identity holds
 
 
 @dataclass
@@ -63,6 +70,7 @@ class Proof:
     parameters: int = 0  # dimension of the manifold: the number of coordinates c_k
     samples: int = 1
     network: str = ""
+    hypothesis: dict[sp.Expr, sp.Expr] = field(default_factory=dict)  # what ``given`` substituted
 
     @property
     def nonzero(self) -> list[Reduction]:
@@ -83,71 +91,6 @@ def canonical(expr: sp.Expr) -> sp.Expr:
 
 # ---- quantities -------------------------------------------------------------------------------
 
-_GENERIC: dict[tuple[str, int], sp.FunctionClass] = {}
-
-
-def generic_function(name: str, nargs: int = 1) -> sp.FunctionClass:
-    """An undefined real function of ``nargs`` arguments whose partial derivatives are undefined
-    functions too (f ↦ f', ℓ ↦ ∂_kℓ). It is the generic f of ``net.phi_of`` with the chain rule
-    written as f'(z) instead of SymPy's Subs(Derivative(f(ξ), ξ), ξ, z), which SymPy builds (and
-    prints, to name ξ) at every step of a differentiation: several times faster, and shorter."""
-    key = (name, nargs)
-    if key not in _GENERIC:
-        if nargs == 1:
-            parts = [sp.Function(f"{name}'", real=True)]
-        else:
-            parts = [sp.Function(f"∂{k}{name}", real=True) for k in range(nargs)]
-
-        def fdiff(self, argindex=1):
-            return parts[argindex - 1](*self.args)
-
-        _GENERIC[key] = type(name, (sp.Function,), {"fdiff": fdiff, "nargs": nargs, "is_real": True})
-    return _GENERIC[key]
-
-
-def phi_of(G: nx.DiGraph) -> net.Phi:
-    """Each node's activation, as ``net.phi_of`` reads the node attribute, with the generic ones
-    (``generic``: f_v per unit, ``generic:NAME``: one f shared by every unit naming it) built by
-    ``generic_function``."""
-    concrete_phi = net.phi_of(G)
-
-    def phi(v: str, arg: sp.Expr) -> sp.Expr:
-        name = generic_name(G, v)
-        return generic_function(name)(arg) if name else concrete_phi(v, arg)
-
-    return phi
-
-
-def generic_name(G: nx.DiGraph, v: str) -> str | None:
-    """The name of v's generic function (NAME for ``generic:NAME``, f_v for ``generic``), or None
-    when v has a concrete activation."""
-    name = G.nodes[v]["activation"]
-    if name == "generic":
-        return f"f_{v}"
-    return name.split(":", 1)[1] if name.startswith("generic:") else None
-
-
-def dataset_loss(G: nx.DiGraph, X: Data, Y: Targets, w: Mapping[Edge, sp.Expr], loss: str = "generic",
-                 phi: net.Phi | None = None) -> sp.Expr:
-    """L = Σ_i ℓ(ŷ(x_i), y_i) with ŷ from ``net.forward``; the generic ℓ is an undefined function
-    of (ŷ, y) (``generic_function``), the others are ``net.loss_of``."""
-    phi = phi or phi_of(G)
-    total = sp.Integer(0)
-    for x, y in zip(X, Y):
-        _, h = net.forward(G, x, w, phi)
-        total += sample_loss(G, [h[o] for o in net.outputs(G)], y, loss)
-    return total
-
-
-def sample_loss(G: nx.DiGraph, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr], loss: str = "generic"
-                ) -> sp.Expr:
-    """ℓ(ŷ, y) for one sample: ``generic_function("ell")`` for the generic loss, else
-    ``net.loss_of``."""
-    if loss == "generic":
-        return generic_function("ell", 2 * len(yhat))(*yhat, *y)
-    return net.loss_of(G, yhat, y, loss)
-
-
 def _at(expr: sp.Expr, at: Mapping[sp.Symbol, sp.Expr]) -> sp.Expr:
     # a derivative with respect to a weight symbol (a unit fed by a single edge) must become a Subs
     if any(set(d.variables) & set(at) for d in expr.atoms(sp.Derivative)):
@@ -160,7 +103,7 @@ def loss_gradient(G: nx.DiGraph, w: Mapping[Edge, sp.Expr], X: Data, Y: Targets,
     """∇L at the weights w (the components ``edges``, default all): ∂/∂w_e of
     L = Σ_i ℓ(ŷ(x_i), y_i) with fresh weight symbols, by ``sympy.diff``, then w substituted."""
     sym = net.weight_symbols(G)
-    L = dataset_loss(G, X, Y, sym, loss)
+    L, _ = net.dataset_loss(G, X, Y, sym, loss)
     at = {sym[e]: w[e] for e in sym}
     return {e: _at(sp.diff(L, sym[e]), at) for e in (sym if edges is None else edges)}
 
@@ -206,7 +149,7 @@ def forward_differences(P: Partition) -> Quantity:
     def quantity(G, w, X, Y, loss):
         out = {}
         for i, x in enumerate(X):
-            z, h = net.forward(G, x, w, phi_of(G))
+            z, h = net.forward(G, x, w)
             for a, b in _pairs(P):
                 out[f"z({a}) − z({b}) at x^({i})"] = z[a] - z[b]
                 out[f"h({a}) − h({b}) at x^({i})"] = h[a] - h[b]
@@ -220,12 +163,12 @@ def backward_differences(P: Partition) -> Quantity:
     δ(v) = ∂ℓ/∂h(v): h(v) is perturbed to f_v(z(v)) + ε_v and ℓ differentiated in ε_v at 0."""
 
     def quantity(G, w, X, Y, loss):
-        phi = phi_of(G)
+        phi = net.phi_of(G)
         eps = {v: sp.Symbol(f"ε[{v}]", real=True) for v in net.units(G)}
         zero = {e: 0 for e in eps.values()}
         out = {}
         for i, (x, y) in enumerate(zip(X, Y)):
-            ell = dataset_loss(G, [x], [y], w, loss, phi=lambda v, z: phi(v, z) + eps[v])
+            ell, _ = net.dataset_loss(G, [x], [y], w, loss, phi=lambda v, z: phi(v, z) + eps[v])
             delta = {v: sp.diff(ell, eps[v]).subs(zero) for a_b in _pairs(P) for v in a_b}
             out.update({f"δ({a}) − δ({b}) at x^({i})": delta[a] - delta[b] for a, b in _pairs(P)})
         return out
@@ -236,24 +179,30 @@ def backward_differences(P: Partition) -> Quantity:
 # ---- the prover -------------------------------------------------------------------------------
 
 def prove(G: nx.DiGraph, manifold: AffineManifold, quantity: Quantity, *, n_samples: int = 1,
-          loss: str = "generic", seed: int = 0) -> Proof:
-    """Substitute θ = θ0 + Σ c_k t_k (symbolic c_k) and symbolic data into ``quantity``, reduce
-    every component canonically; if one does not reduce to 0, look for a concrete point where it
-    is non-zero (``counterexample``)."""
+          loss: str = "generic", seed: int = 0, given: Hypothesis | None = None) -> Proof:
+    """Substitute θ = θ0 + Σ c_k t_k (symbolic c_k; the weights themselves on the whole space) and
+    symbolic data into ``quantity``, apply the hypothesis ``given(G, θ, X)`` (substitutions such as
+    f'_u(z_u(x_i)) ↦ 0) to every component, reduce every component canonically; if one does not
+    reduce to 0, look for a concrete point where it is non-zero (``counterexample``)."""
     theta, cs = manifold.parametrize()
     X, Y = net.input_symbols(G, n_samples), net.target_symbols(G, n_samples)
     exprs = quantity(G, theta, X, Y, loss)
-    proof = Proof(manifold.name, [Reduction(k, v, canonical(v)) for k, v in exprs.items()],
-                  parameters=len(cs), samples=n_samples, network=G.graph.get("spec", ""))
+    hypothesis = dict(given(G, theta, X)) if given is not None else {}
+    reductions = []
+    for k, v in exprs.items():
+        after = v.xreplace(hypothesis) if hypothesis else v
+        reductions.append(Reduction(k, v, after, canonical(after)))
+    proof = Proof(manifold.name, reductions, parameters=len(cs), samples=n_samples,
+                  network=G.graph.get("spec", ""), hypothesis=hypothesis)
     if proof.nonzero:
-        proof.counterexample = counterexample(G, theta, {r.label: r.before for r in proof.nonzero}, seed)
+        proof.counterexample = counterexample(G, theta, {r.label: r.after for r in proof.nonzero}, seed)
     return proof
 
 
 def concrete_choice(G: nx.DiGraph) -> dict[str, str]:
     """Which registry activation stands in for each generic function of G (by function name):
     distinct functions get distinct activations (cycling through ``CONCRETE``)."""
-    names = sorted({n for v in net.units(G) if (n := generic_name(G, v))})
+    names = sorted({n for v in net.units(G) if (n := net.generic_name(G, v))})
     return {n: CONCRETE[k % len(CONCRETE)] for k, n in enumerate(names)}
 
 
@@ -322,19 +271,18 @@ def counterexample(G: nx.DiGraph, theta: Mapping[Edge, sp.Expr], exprs: Mapping[
             "nonzero": bad}
 
 
-def readable(G: nx.DiGraph, X: Data) -> dict[sp.Expr, sp.Expr]:
-    """For display: f_v(z_v(x_i)) ↦ f_v(z_v^(i)) and f_v'(z_v(x_i)) ↦ f_v'(z_v^(i)) at free weights,
-    so a component reads as the chain rule rather than as nested sums."""
-    phi, sym = phi_of(G), net.weight_symbols(G)
+def readable(G: nx.DiGraph, zs: Sequence[Mapping[str, sp.Expr]], keep: Sequence[str] = ()
+             ) -> dict[sp.Expr, sp.Expr]:
+    """For display: f_v(z_v(x_i)) ↦ f_v(z_v^(i)) and f_v'(z_v(x_i)) ↦ f_v'(z_v^(i)) for every unit v
+    not in ``keep``, given the per-sample pre-activations ``zs``, so a component reads as the chain
+    rule rather than as nested sums."""
+    phi, dphi = net.phi_of(G), net.dphi_of(G)
     out: dict[sp.Expr, sp.Expr] = {}
-    for i, x in enumerate(X):
-        z, _ = net.forward(G, x, sym, phi)
-        for v in net.units(G):
+    for i, z in enumerate(zs):
+        for v in (v for v in net.units(G) if v not in keep):
             zi = sp.Symbol(f"z_{v}^({i})", real=True)
-            fz, fzi = phi(v, z[v]), phi(v, zi)
-            out[fz] = fzi
-            if isinstance(fz, sp.Function) and isinstance(fzi, sp.Function):
-                out[fz.fdiff()] = fzi.fdiff()
+            out[phi(v, z[v])] = phi(v, zi)
+            out[dphi(v, z[v])] = dphi(v, zi)
     return out
 
 
@@ -343,5 +291,6 @@ def at_free_weights(G: nx.DiGraph, quantity: Quantity, n_samples: int = 1, loss:
     """The quantity with unconstrained weight symbols w (off the manifold), written with
     ``readable``: what the manifold has to make vanish."""
     X, Y = net.input_symbols(G, n_samples), net.target_symbols(G, n_samples)
-    show = readable(G, X)
-    return {k: v.xreplace(show) for k, v in quantity(G, net.weight_symbols(G), X, Y, loss).items()}
+    w = net.weight_symbols(G)
+    show = readable(G, [net.forward(G, x, w)[0] for x in X])
+    return {k: v.xreplace(show) for k, v in quantity(G, w, X, Y, loss).items()}

@@ -1,12 +1,12 @@
-"""Affine manifolds of a network's edge weights, {θ ∈ R^E : A θ = b}, and the partitions that
-define the clone manifolds (paper §4, Prop. 4.1 (2); App. A.2, Prop. A.5).
+"""Affine manifolds of a network's edge weights, {θ ∈ R^E : A θ = b}: the frozen manifold and the
+clone manifolds of a partition (``theory.partition``; paper §4, Prop. 4.1 (2); App. A.2, Prop. A.5).
 
 Coordinates are the edges of the DAG in ``sorted(G.edges)`` order (the order of
 ``net.weight_symbols``); biases are edges from the constant node ``"1"``.
 
-**Partitions.** Blocks S_1..S_k partition the nodes; inputs, the bias node and outputs are
-singletons, and no edge joins two units of one block. Write w(u, v) for the weight of u → v
-(0 where there is no edge) and s(u) for the block of u.
+**Partitions.** Blocks S_1..S_k partition the nodes (``theory.partition.Partition``); inputs,
+the bias node and outputs are singletons, and no edge joins two units of one block. Write w(u, v) for
+the weight of u → v (0 where there is no edge) and s(u) for the block of u.
 
 **Which index is summed.** If h is constant on every block (h(u) = h_i for u ∈ S_i), the forward
 recursion z(v) = Σ_{u ∈ in(v)} w(u, v) h(u) reads
@@ -49,113 +49,10 @@ import sympy as sp
 from sympy.polys.matrices import DomainMatrix
 
 from theory import net
+from theory.partition import Partition, block_pairs
 
 Edge = tuple[str, str]
 Row = tuple[tuple[int, int], ...]  # sparse constraint row: (edge index, integer coefficient)
-
-
-# ---- partitions -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Partition:
-    """Blocks of nodes, every node of the network in exactly one block (singletons included)."""
-
-    blocks: tuple[tuple[str, ...], ...]
-
-    @cached_property
-    def block_of(self) -> dict[str, int]:
-        return {v: i for i, block in enumerate(self.blocks) for v in block}
-
-    @property
-    def nontrivial(self) -> list[tuple[str, ...]]:
-        return [b for b in self.blocks if len(b) > 1]
-
-    def label(self, i: int) -> str:
-        """A block's name: its node for a singleton, ``S{i}`` otherwise."""
-        return self.blocks[i][0] if len(self.blocks[i]) == 1 else f"S{i}"
-
-
-def partition(G: nx.DiGraph, blocks: Iterable[Iterable[str]], allow_internal_edges: bool = False
-              ) -> Partition:
-    """Validate ``blocks`` and complete them with singletons for the nodes they do not name.
-
-    Raises ValueError (one line) for an empty block, an unknown node, a node in two blocks, an
-    input/bias/output node in a block of size > 1, or an edge inside a block (unless
-    ``allow_internal_edges``, used only by the negative control that shows why it is excluded).
-    Blocks come out in topological order of their first member, members in topological order.
-    """
-    order = {v: k for k, v in enumerate(nx.topological_sort(G))}
-    seen: dict[str, int] = {}
-    named: list[tuple[str, ...]] = []
-    for i, block in enumerate(blocks):
-        block = tuple(block)
-        if not block:
-            raise ValueError(f"block {i} is empty; every block needs at least one unit")
-        for v in block:
-            if v not in G:
-                raise ValueError(f"block {i} names {v!r}, which is not a node of the network")
-            if v in seen:
-                raise ValueError(f"node {v!r} is in blocks {seen[v]} and {i}; blocks must be disjoint")
-            seen[v] = i
-            if len(block) > 1 and G.nodes[v]["kind"] != "hidden":
-                raise ValueError(f"{G.nodes[v]['kind']} node {v!r} is in a block of size {len(block)}; "
-                                 "inputs, the bias node and outputs must be singletons")
-        named.append(tuple(sorted(block, key=order.__getitem__)))
-    if not allow_internal_edges:
-        for block in named:
-            inside = next(((u, v) for u in block for v in block if G.has_edge(u, v)), None)
-            if inside:
-                raise ValueError(f"edge {inside[0]}→{inside[1]} lies inside the block {list(block)}; "
-                                 "no edge may join two units of one block")
-    named += [(v,) for v in G if v not in seen]
-    return Partition(tuple(sorted(named, key=lambda b: order[b[0]])))
-
-
-def block_pairs(G: nx.DiGraph, P: Partition) -> dict[tuple[int, int], list[Edge]]:
-    """The edges of every connected block pair (i, j), i.e. u ∈ S_i, v ∈ S_j, u → v."""
-    pairs: dict[tuple[int, int], list[Edge]] = {}
-    for u, v in sorted(G.edges):
-        pairs.setdefault((P.block_of[u], P.block_of[v]), []).append((u, v))
-    return pairs
-
-
-def base_network(G: nx.DiGraph, P: Partition, weights: Mapping[Edge, Any] | None = None
-                 ) -> nx.DiGraph:
-    """The quotient network: one node per block, an edge i → j when some u ∈ S_i feeds some
-    v ∈ S_j, with weight W̃_ij = (1/|S_j|) Σ_{u ∈ S_i, v ∈ S_j} w(u, v) when ``weights`` are given.
-
-    The normalisation is by the *receiving* block: on an incoming-equitable network every
-    v ∈ S_j gets the same c_ij = Σ_{u∈S_i} w(u, v) from the common activation h_i, so
-    z(v) = Σ_i c_ij h_i and the base unit j computes the same function iff W̃_ij = c_ij, i.e. the
-    double sum divided by |S_j|. (CLAIMS.md's 1/|S_i| agrees only when |S_i| = |S_j|.)
-    Built by ``networkx.quotient_graph``, independently of ``block_pairs``."""
-    Q = nx.quotient_graph(G, [set(b) for b in P.blocks], relabel=False)
-    B = nx.DiGraph()
-    for S in Q:
-        B.add_node(P.block_of[next(iter(S))], members=sorted(S))
-    for S, T in Q.edges:
-        i, j = P.block_of[next(iter(S))], P.block_of[next(iter(T))]
-        w = None if weights is None else sp.Add(*[weights[(u, v)] for u in S for v in T
-                                                  if G.has_edge(u, v)]) / len(T)
-        B.add_edge(i, j, weight=w)
-    return B
-
-
-def unequal_degree_pairs(G: nx.DiGraph, P: Partition) -> list[tuple[int, int]]:
-    """Connected block pairs (i, j) that are not biregular: some receiver in S_j has a different
-    number of in-edges from S_i than another, or some sender in S_i a different number of
-    out-edges into S_j. Exactly for these pairs a block-constant direction leaves the
-    equitable manifold."""
-    bad = []
-    for (i, j), edges in block_pairs(G, P).items():
-        into = {v: 0 for v in P.blocks[j]}
-        out = {u: 0 for u in P.blocks[i]}
-        for u, v in edges:
-            into[v] += 1
-            out[u] += 1
-        if len(set(into.values())) > 1 or len(set(out.values())) > 1:
-            bad.append((i, j))
-    return bad
 
 
 # ---- affine manifolds -------------------------------------------------------------------------
@@ -220,7 +117,11 @@ class AffineManifold:
         return tuple(sol.xreplace({p: 0 for p in params}))
 
     def parametrize(self, prefix: str = "c") -> tuple[dict[Edge, sp.Expr], list[sp.Symbol]]:
-        """θ = θ0 + Σ_k c_k t_k over the tangent basis, with real symbols c_k."""
+        """θ = θ0 + Σ_k c_k t_k over the tangent basis, with real symbols c_k; on the whole space (no
+        constraint) the coordinates are the weights themselves, w[u→v] (``net.weight_symbols``)."""
+        if not self.rows and self.base is None and all(v == 0 for v in self.b):
+            ws = [sp.Symbol(f"w[{u}→{v}]", real=True) for u, v in self.edges]
+            return dict(zip(self.edges, ws)), ws
         cs = [sp.Symbol(f"{prefix}{k}", real=True) for k in range(len(self.tangent))]
         theta = {e: self.point[n] + sp.Add(*[c * t[n] for c, t in zip(cs, self.tangent) if t[n]])
                  for n, e in enumerate(self.edges)}

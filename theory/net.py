@@ -11,6 +11,10 @@ Backward signals (the paper's δ): δ(v) = ∂ℓ/∂h(v) at an output, otherwis
 Node attributes: ``kind`` ∈ {input, bias, hidden, output}, ``layer`` (longest path from an
 input), ``activation`` (a registry name, or ``"generic"`` for an undefined SymPy function f_v of
 its own, or ``"generic:NAME"`` for a function NAME shared by every unit that names it).
+
+A layered network also has a plain-array form, ``Layered`` (per-layer weights and biases, the
+activation, the normalization and its per-unit parameters), with ``to_dag``/``from_dag``; torch
+modules convert to and from it in ``numerics.models``.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
+import numpy as np
 import sympy as sp
 
 from theory import activations
@@ -144,32 +151,56 @@ def input_symbols(G: nx.DiGraph, n_samples: int) -> list[dict[str, sp.Symbol]]:
     return [{x: sp.Symbol(f"{x}^({i})", real=True) for x in inputs(G)} for i in range(n_samples)]
 
 
+_GENERIC: dict[tuple[str, int], sp.FunctionClass] = {}
+
+
+def generic_function(name: str, nargs: int = 1) -> sp.FunctionClass:
+    """An undefined real function of ``nargs`` arguments whose partial derivatives are undefined
+    functions too: f ↦ f' (one argument), ℓ ↦ ∂0ℓ, ∂1ℓ, … So the chain rule reads f'(z) rather
+    than SymPy's Subs(Derivative(f(ξ), ξ), ξ, z), which SymPy would build (and print, to name ξ) at
+    every step of a differentiation: several times faster, and shorter. One class per name."""
+    key = (name, nargs)
+    if key not in _GENERIC:
+        if nargs == 1:
+            parts = [sp.Function(f"{name}'", real=True)]
+        else:
+            parts = [sp.Function(f"∂{k}{name}", real=True) for k in range(nargs)]
+
+        def fdiff(self, argindex=1):
+            return parts[argindex - 1](*self.args)
+
+        _GENERIC[key] = type(name, (sp.Function,), {"fdiff": fdiff, "nargs": nargs, "is_real": True})
+    return _GENERIC[key]
+
+
+def generic_name(G: nx.DiGraph, v: str) -> str | None:
+    """The name of v's generic function (NAME for ``generic:NAME``, f_v for ``generic``), or None
+    when v has a concrete activation of the registry."""
+    name = G.nodes[v]["activation"]
+    if name == "generic":
+        return f"f_{v}"
+    return name.split(":", 1)[1] if name.startswith("generic:") else None
+
+
 def phi_of(G: nx.DiGraph) -> Phi:
-    """The activation of each node as a map (node, z) -> f_v(z)."""
-    generic: dict[str, sp.FunctionClass] = {}
+    """The activation of each node as a map (node, z) -> f_v(z): the registry's expression, or the
+    node's ``generic_function``."""
 
     def phi(v: str, arg: sp.Expr) -> sp.Expr:
-        name = G.nodes[v]["activation"]
-        if name == "generic" or name.startswith("generic:"):
-            fname = name.split(":", 1)[1] if ":" in name else f"f_{v}"
-            if fname not in generic:
-                generic[fname] = sp.Function(fname, real=True)
-            return generic[fname](arg)
-        return activations.get(name)(arg)
+        name = generic_name(G, v)
+        return generic_function(name)(arg) if name else activations.get(G.nodes[v]["activation"])(arg)
 
     return phi
 
 
 def dphi_of(G: nx.DiGraph) -> Phi:
-    """f'_v(z) for each node; for a generic f it is the unevaluated derivative of f at z."""
-    phi = phi_of(G)
-    t = sp.Dummy("t", real=True)
+    """f'_v(z) for each node: the registry's derivative, or f_v'(z), the very atom that
+    differentiating the generic f_v(z) produces."""
 
     def dphi(v: str, arg: sp.Expr) -> sp.Expr:
-        name = G.nodes[v]["activation"]
-        if name == "generic" or name.startswith("generic:"):
-            return sp.Subs(sp.diff(phi(v, t), t), t, arg)
-        return activations.get(name).prime(arg)
+        name = generic_name(G, v)
+        return generic_function(name)(arg).fdiff() if name else \
+            activations.get(G.nodes[v]["activation"]).prime(arg)
 
     return dphi
 
@@ -191,10 +222,10 @@ def forward(G: nx.DiGraph, x: Mapping[str, sp.Expr], w: Mapping[tuple[str, str],
 
 def loss_of(G: nx.DiGraph, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr], loss: str = "generic"
             ) -> sp.Expr:
-    """ℓ(ŷ, y) for one sample: an undefined function ``ell`` (generic), 1/2‖ŷ − y‖² (mse) or
-    −Σ y_k log softmax(ŷ)_k (cross_entropy)."""
+    """ℓ(ŷ, y) for one sample: the generic function ``ell`` of (ŷ, y) (``generic_function``),
+    1/2‖ŷ − y‖² (mse) or −Σ y_k log softmax(ŷ)_k (cross_entropy)."""
     if loss == "generic":
-        return sp.Function("ell", real=True)(*yhat, *y)
+        return generic_function("ell", 2 * len(yhat))(*yhat, *y)
     if loss == "mse":
         return sp.Add(*[(a - b) ** 2 for a, b in zip(yhat, y)]) / 2
     if loss == "cross_entropy":
@@ -235,3 +266,134 @@ def dataset_loss(G: nx.DiGraph, X: Sequence[Mapping[str, sp.Expr]], Y: Sequence[
 def target_symbols(G: nx.DiGraph, n_samples: int) -> list[list[sp.Symbol]]:
     return [[sp.Symbol(f"t{k}^({i})", real=True) for k in range(len(outputs(G)))]
             for i in range(n_samples)]
+
+
+# ---- layered networks --------------------------------------------------------------------------
+
+def layer_nodes(widths: Sequence[int], layer: int) -> list[str]:
+    """The DAG names of layer ``layer``'s units in a layered network of these widths (as ``mlp``
+    names them): x0, … for the inputs, h{layer}.0, … for hidden layers, y0, … for the outputs."""
+    n, last = widths[layer], len(widths) - 1
+    prefix = "x" if layer == 0 else "y" if layer == last else f"h{layer}."
+    return [f"{prefix}{i}" for i in range(n)]
+
+
+@dataclass
+class Layered:
+    """A layered feed-forward network as plain float64 arrays, the one form shared by the numeric code
+    (``numerics.models`` converts torch modules to and from it) and the DAG calculus (``to_dag``).
+
+    Layers 0..L have widths n_0..n_L (0: inputs, L: outputs). ``weights[l-1]`` is W_l of shape
+    (n_l, n_{l-1}) in torch's (out, in) layout, so W_l[v, u] is the weight of u → v; ``biases[l-1]``
+    is b_l (zeros for a network without biases). ``features`` (None without normalization) holds per
+    hidden layer the per-unit parameters outside the linear maps, units × f (LayerNorm γ, β;
+    BatchNorm γ, β, running mean and variance): what clones must share besides their weights.
+    Construction checks shapes, chaining and finiteness (one-line ValueError naming the array)."""
+
+    weights: list[np.ndarray]
+    biases: list[np.ndarray] | None = None
+    activation: str = "relu"
+    norm: str | None = None
+    features: list[np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.weights) == 0:
+            raise ValueError("weights is empty; give one (out, in) matrix per layer")
+        Ws = [np.asarray(W, dtype=np.float64) for W in self.weights]
+        for layer, W in enumerate(Ws, 1):
+            if W.ndim != 2 or 0 in W.shape:
+                raise ValueError(f"W_{layer} has shape {W.shape}; weight matrices must be 2-D (out, in), "
+                                 "non-empty")
+            if layer > 1 and W.shape[1] != Ws[layer - 2].shape[0]:
+                raise ValueError(f"W_{layer} has {W.shape[1]} inputs but W_{layer - 1} has "
+                                 f"{Ws[layer - 2].shape[0]} outputs")
+            if not np.isfinite(W).all():
+                raise ValueError(f"W_{layer} contains NaN or inf")
+        if self.biases is None:
+            bs = [np.zeros(W.shape[0]) for W in Ws]
+        else:
+            if len(self.biases) != len(Ws):
+                raise ValueError(f"{len(self.biases)} bias vectors for {len(Ws)} weight matrices")
+            bs = [np.asarray(b, dtype=np.float64) for b in self.biases]
+            for layer, (W, b) in enumerate(zip(Ws, bs), 1):
+                if b.shape != (W.shape[0],):
+                    raise ValueError(f"b_{layer} has shape {b.shape}, expected ({W.shape[0]},) to match "
+                                     f"W_{layer}")
+                if not np.isfinite(b).all():
+                    raise ValueError(f"b_{layer} contains NaN or inf")
+        self.weights, self.biases = Ws, bs
+        _check_activation(self.activation)
+        if self.features is not None:
+            self.features = hidden_arrays(self.features, self.widths, "features", 2)
+
+    @property
+    def widths(self) -> list[int]:
+        return [self.weights[0].shape[1]] + [W.shape[0] for W in self.weights]
+
+    @property
+    def depth(self) -> int:
+        """L, the number of weight layers."""
+        return len(self.weights)
+
+    def nodes(self, layer: int) -> list[str]:
+        return layer_nodes(self.widths, layer)
+
+    def to_dag(self) -> tuple[nx.DiGraph, dict[tuple[str, str], float]]:
+        """The network as a DAG of units (``mlp`` of its widths, biases as edges from "1") and its
+        weights by edge. Normalization has no DAG form: refused."""
+        if self.norm is not None:
+            raise ValueError(f"a network with {self.norm} normalization has no DAG form")
+        G = mlp("-".join(map(str, self.widths)), activation=self.activation)
+        w: dict[tuple[str, str], float] = {}
+        for layer, (W, b) in enumerate(zip(self.weights, self.biases), 1):
+            src, dst = self.nodes(layer - 1), self.nodes(layer)
+            w.update({(u, v): float(W[j, i]) for j, v in enumerate(dst) for i, u in enumerate(src)})
+            w.update({(BIAS, v): float(b[j]) for j, v in enumerate(dst)})
+        return G, w
+
+    @classmethod
+    def from_dag(cls, G: nx.DiGraph, weights: Mapping[tuple[str, str], Any], activation: str = "relu"
+                 ) -> Layered:
+        """The inverse of ``to_dag`` for a layered DAG (every edge joins consecutive layers; a missing
+        edge has weight 0). Nodes are ordered within a layer by their names' unit index."""
+        depth = max(G.nodes[v]["layer"] for v in G)
+        layers = [sorted((v for v in G if G.nodes[v]["layer"] == k and G.nodes[v]["kind"] != "bias"),
+                         key=_unit_index) for k in range(depth + 1)]
+        index = [{v: i for i, v in enumerate(nodes)} for nodes in layers]
+        Ws = [np.zeros((len(layers[k]), len(layers[k - 1]))) for k in range(1, depth + 1)]
+        bs = [np.zeros(len(layers[k])) for k in range(1, depth + 1)]
+        for (u, v), value in weights.items():
+            k = G.nodes[v]["layer"]
+            if u == BIAS:
+                bs[k - 1][index[k][v]] = float(value)
+            elif G.nodes[u]["layer"] != k - 1:
+                raise ValueError(f"edge {u}→{v} skips a layer: the DAG is not layered")
+            else:
+                Ws[k - 1][index[k][v], index[k - 1][u]] = float(value)
+        return cls(Ws, bs, activation)
+
+
+def _unit_index(name: str) -> tuple[int, str]:
+    tail = name.rsplit(".", 1)[-1].lstrip("xyh")
+    return (int(tail), name) if tail.isdigit() else (0, name)
+
+
+def hidden_arrays(arrays: Sequence[Any] | None, widths: Sequence[int], name: str, ndim: int,
+                  unit_axis: int = 0) -> list[np.ndarray] | None:
+    """Per-hidden-layer arrays with the units along ``unit_axis``, checked against the widths (finite
+    where float); None when not given."""
+    hidden = list(widths[1:-1])
+    if arrays is None:
+        return None
+    if len(arrays) != len(hidden):
+        raise ValueError(f"{name} has {len(arrays)} entries for {len(hidden)} hidden layers")
+    out = []
+    for layer, (a, n) in enumerate(zip(arrays, hidden), 1):
+        a = np.asarray(a)
+        if a.ndim != ndim or a.shape[unit_axis] != n:
+            raise ValueError(f"{name}[{layer - 1}] has shape {a.shape}, which does not match hidden layer "
+                             f"{layer} of width {n}")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise ValueError(f"{name}[{layer - 1}] contains NaN or inf")
+        out.append(a)
+    return out

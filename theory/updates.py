@@ -3,8 +3,8 @@
 Each map is written once, coordinate-wise, on numpy arrays. With ``dtype=object`` arrays of SymPy
 expressions the same code gives the symbolic update (hyperparameters may then be symbols), so
 "is M invariant in the joint (θ, state) space?" is decided on exactly the map the numerics run.
-The maps follow torch.optim's formulas (torch 2.x, default flags), and ``TorchUpdate`` runs the
-real torch optimizers so the numeric checks compare the two.
+The maps follow torch.optim's formulas (torch 2.x, default flags), and ``numerics.train.TorchUpdate``
+runs the real torch optimizers so the numeric checks compare the two.
 
     sgd           θ ← θ − η g
     momentum      b ← μ b + g;            θ ← θ − η b                 (b₀ = g₁, torch)
@@ -165,39 +165,3 @@ def get(name: str) -> Optimizer:
         return OPTIMIZERS[name]
     except KeyError:
         raise ValueError(f"unknown optimizer {name!r} (accepted: {', '.join(OPTIMIZERS)})") from None
-
-
-class TorchUpdate:
-    """The registry optimizer as a torch training loop runs it: ``zero_grad()``, backward, ``step()``.
-
-    Clipping and gradient noise are applied to ``.grad`` before the torch step; dropout lives in the
-    model (this class only runs SGD for it).
-    """
-
-    def __init__(self, name: str, params, hp: dict[str, float] | None = None, generator=None):
-        import torch
-
-        self.spec = get(name)
-        self.hp = {**self.spec.defaults, **(hp or {})}
-        self.params = [p for p in params if p.requires_grad]
-        self.generator = generator
-        self.t = 0
-        self.opt = getattr(torch.optim, self.spec.torch_name)(self.params, **self.spec.torch_kwargs(self.hp))
-
-    def zero_grad(self) -> None:
-        self.opt.zero_grad(set_to_none=False)
-
-    def step(self) -> None:
-        import torch
-
-        self.t += 1
-        grads = [p.grad for p in self.params]
-        if self.spec.name == "clip":
-            torch.nn.utils.clip_grad_norm_(self.params, self.hp["max_norm"])
-        elif self.spec.name == "noisy_sgd":
-            norm = torch.sqrt(sum((g * g).sum() for g in grads))
-            sigma = self.hp["sigma0"] * self.hp["decay"] ** self.t
-            for g in grads:
-                g.add_(torch.randn(g.shape, generator=self.generator, dtype=g.dtype, device=g.device)
-                       * (sigma * norm))
-        self.opt.step()
