@@ -1,5 +1,6 @@
-"""Random architectures and planted dead units: the situations the frozen-unit checks run on.
+"""Random architectures, planted dead units and cloned networks: the situations the checks run on.
 
+**Frozen units.**
 A *planted dead unit* is a hidden unit u of a network with exact rational weights and data whose
 pre-activation z_u(x_i) = Σ_j w(j, u) h_j(x_i) + b_u lies in a chosen region R (by default the
 flat set of u's activation, where f'_u ≡ 0) on every training sample, except on the samples
@@ -14,18 +15,27 @@ never from u being disconnected from the loss.
     >>> case = planted_dead(seed=1, activation="relu")
     >>> all(z <= 0 for z in case.pre_activations())
     True
+
+**Cloned units.** Small symbolic networks with a partition into blocks of clones (``Case``): MLPs
+with blocks in several layers (``theory.cloned.mlp_case``), DAGs with skip connections whose units are
+cloned (``lift``, ``lifted_dag``: every block pair biregular), random DAGs with random valid
+partitions (``random_dag_case``: block pairs need not be biregular) and the pruned MLP whose block
+pair is not biregular (``pruned_case``).
 """
 
 from __future__ import annotations
 
+import itertools
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
 import sympy as sp
 
 from theory import activations, net
+from theory.cloned import Case, mlp_case
+from theory.partition import Partition, partition
 
 Edge = tuple[str, str]
 ARCHITECTURES = ("mlp", "dag")
@@ -174,3 +184,92 @@ def planted_dead_cases(activation_names: Sequence[str] | None = None,
                      architecture=st.sampled_from(list(architectures)),
                      n_samples=st.integers(active_samples + 1, max(max_samples, active_samples + 1)),
                      active_samples=st.just(active_samples))
+
+
+# ---- cloned networks -------------------------------------------------------------------------
+
+def lift(base: nx.DiGraph, sizes: Mapping[str, int], rng: random.Random) -> Case:
+    """Clone every hidden unit v of ``base`` into ``sizes[v]`` copies v.0, v.1, …; a base edge
+    u → v becomes all edges between the copies, or (at random, when both have the same number
+    ≥ 2 of copies) a perfect matching u.k → v.k. Every block pair is biregular."""
+    copies = {v: [f"{v}.{k}" for k in range(sizes[v])] if sizes.get(v, 1) > 1 else [v] for v in base}
+    G = nx.DiGraph(spec=f"lift of {base.graph['spec']} by {dict(sorted(sizes.items()))}")
+    for v in base:
+        G.add_nodes_from(copies[v], **base.nodes[v])
+    for u, v in base.edges:
+        U, V = copies[u], copies[v]
+        G.add_edges_from(zip(U, V) if len(U) == len(V) > 1 and rng.random() < 0.5
+                         else itertools.product(U, V))
+    blocks = [copies[v] for v in base if len(copies[v]) > 1]
+    return Case(G, partition(G, blocks), f"DAG {G.graph['spec']}")
+
+
+def lifted_dag(seed: int, n_hidden: int = 3) -> Case:
+    """A random DAG with skip connections (``net.random_dag``) whose hidden units are cloned
+    into 1–3 copies (at least two of them into ≥ 2)."""
+    rng = random.Random(seed)
+    base = net.random_dag(2, n_hidden, 1, p=0.6, seed=rng.randrange(2**31),
+                          activation="generic:f", output_activation="generic:g")
+    hidden = [v for v in base if base.nodes[v]["kind"] == "hidden"]
+    sizes = {v: rng.choice((1, 2, 2, 3)) for v in hidden}
+    for v in rng.sample(hidden, 2):
+        sizes[v] = max(sizes[v], 2)
+    return lift(base, sizes, rng)
+
+
+def random_partition(G: nx.DiGraph, rng: random.Random, max_size: int = 3, tries: int = 200
+                     ) -> Partition:
+    """Hidden units shuffled and cut into blocks of 1..max_size, redrawn until no block holds an
+    edge and some block has ≥ 2 units (all singletons if ``tries`` draws fail)."""
+    hidden = [v for v in net.units(G) if G.nodes[v]["kind"] == "hidden"]
+    for _ in range(tries):
+        rng.shuffle(hidden)
+        blocks, k = [], 0
+        while k < len(hidden):
+            n = rng.randint(1, max_size)
+            blocks.append(hidden[k:k + n])
+            k += n
+        if any(len(b) > 1 for b in blocks) and not any(G.has_edge(u, v) for b in blocks
+                                                       for u in b for v in b):
+            return partition(G, blocks)
+    return partition(G, [])
+
+
+def random_dag_case(seed: int, n_hidden: int = 4) -> Case:
+    """A random DAG with a random valid partition: block pairs need not be biregular, so the
+    equitable conditions may force some sums to 0."""
+    rng = random.Random(seed)
+    G = net.random_dag(2, n_hidden, 1, p=0.5, seed=rng.randrange(2**31),
+                       activation="generic:f", output_activation="generic:g")
+    return Case(G, random_partition(G, rng), f"DAG {G.graph['spec']}, random partition")
+
+
+def family(seed: int, extended: bool, biregular_only: bool = False) -> list[Case]:
+    """The architectures the symbolic cloned checks run on: an MLP with blocks in two layers, a lifted
+    random DAG and a random DAG with a random partition; ``extended`` adds MLPs with blocks of 3 and
+    in three layers, and one more of each DAG; ``biregular_only`` leaves out the random partitions."""
+    cases = [mlp_case("2-4-4-1", [[2, 2], [2, 2]]), lifted_dag(seed)]
+    if extended:
+        cases += [mlp_case("1-3-2-1", [[3], [2]]), mlp_case("2-3-2-2-1", [[3], [2], [2]]),
+                  lifted_dag(seed + 1)]
+    if not biregular_only:
+        cases += [random_dag_case(seed + k) for k in range(2 if extended else 1)]
+    return cases
+
+
+def random_network(rng: random.Random) -> nx.DiGraph:
+    """An MLP with 1–3 hidden layers of width 2–5, or a random DAG with 3–8 hidden units."""
+    if rng.random() < 0.5:
+        hidden = [rng.randint(2, 5) for _ in range(rng.randint(1, 3))]
+        return net.mlp("-".join(map(str, [rng.randint(1, 3), *hidden, rng.randint(1, 2)])))
+    return net.random_dag(rng.randint(1, 3), rng.randint(3, 8), rng.randint(1, 2), p=rng.uniform(0.3, 0.8),
+                          seed=rng.randrange(2**31))
+
+
+def pruned_case() -> Case:
+    """MLP 2-2-1 with the edge x1 → h1.1 removed and block {h1.0, h1.1}: a valid partition (no
+    edge inside the block) whose block pair ({x1}, S) is not biregular."""
+    G = net.mlp("2-2-1", activation="generic:f", output_activation="generic:g")
+    G.remove_edge("x1", "h1.1")
+    G.graph["spec"] = "2-2-1 without x1→h1.1"
+    return Case(G, partition(G, [["h1.0", "h1.1"]]), "MLP 2-2-1 without x1→h1.1, block h1.*")

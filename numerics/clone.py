@@ -2,7 +2,9 @@
 
 A **cloning** assigns to every hidden unit a of a wide network the base unit s(a) it copies; the
 block S_u = {a : s(a) = u} holds the clones of base unit u. Inputs and outputs are not cloned
-(singleton blocks). The wide network
+(singleton blocks). A cloning is the wide network's layered ``theory.partition.Partition``, label u
+of a hidden layer being base unit u (``expand``, ``from_sizes``, ``from_blocks``). ``clone`` is the
+project's one clone builder. The wide network
 
     W'[a, b] = W[s(a), s(b)] · c_b,    b'[a] = b[s(a)],    γ'[a], β'[a], running stats of s(a),
 
@@ -15,10 +17,13 @@ computes the base function: by induction over layers z'(a) = Σ_w W[s(a), w] h(w
 - The equal split c_b = 1/|S_w| makes every entry of the block pair W[u, w]/|S_w|: block-constant,
   hence also **outgoing-equitable** — the wide network lies on M_D and (cloned.trajectory) stays there
   under gradient descent.
-- A non-uniform split (``lambda_split``: λ for the first clone of a block, the rest sharing 1 − λ)
-  keeps the forward function (still incoming-equitable), but the columns of a block pair sum to
-  different values (λ|S_u|W vs (1 − λ)|S_u|W): not outgoing-equitable, so the clones receive
-  different backward signals and drift apart — the negative control.
+- A non-uniform split (``lambda_split``: λ for the first clone of a block, the rest sharing 1 − λ;
+  ``random_split``: random fractions, the Net2Net split) keeps the forward function (still
+  incoming-equitable), but the columns of a block pair sum to different values (λ|S_u|W vs
+  (1 − λ)|S_u|W): not outgoing-equitable, so the clones receive different backward signals and drift
+  apart — the negative control.
+- ``equitable_perturbation`` adds a doubly centred tensor to every hidden-to-hidden block pair: still
+  incoming- and outgoing-equitable, the same function, but no longer block-constant.
 
 Normalization. BatchNorm normalizes each unit over the batch: clones (identical z) get identical
 statistics. LayerNorm normalizes each sample over the units of a layer: when every block of a layer
@@ -54,123 +59,130 @@ definitions").
     >>> from numerics.models import MLP
     >>> base = MLP([4, 3, 3, 2]).double()
     >>> wide = clone(base, 2)
-    >>> wide.widths, distance(wide, expand([3, 3], 2)).value
+    >>> wide.widths, distance(wide, expand([4, 3, 3, 2], 2)).value
     ([4, 6, 6, 2], 0.0)
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from numerics.models import CNN, MLP
+from theory import spectra
+from theory.partition import Partition
 
 Model = MLP | CNN
 LAYOUTS = ("blocked", "tiled")
 
 
-# ---- clonings ---------------------------------------------------------------------------------
+# ---- clonings: partitions of the wide network ----------------------------------------------------
 
-@dataclass(frozen=True)
-class Cloning:
-    """Per hidden layer, s(a) for every wide unit a (int64 on the CPU); every base unit has at least
-    one clone. Build one with ``expand``, ``from_sizes`` or ``from_blocks`` (they validate)."""
-
-    assign: tuple[torch.Tensor, ...]
-    base_widths: tuple[int, ...]
-
-    @property
-    def widths(self) -> list[int]:
-        """Hidden widths of the wide network."""
-        return [len(a) for a in self.assign]
-
-    def sizes(self, layer: int) -> torch.Tensor:
-        """|S_u| for every base unit u of hidden layer ``layer``."""
-        return torch.bincount(self.assign[layer], minlength=self.base_widths[layer])
-
-    def equal_split(self) -> list[torch.Tensor]:
-        """c_a = 1/|S_{s(a)}|: the split that keeps the wide network on M_D."""
-        return [1.0 / self.sizes(i).double()[a] for i, a in enumerate(self.assign)]
-
-    def check(self, base_widths: Sequence[int]) -> None:
-        """ValueError unless this cloning has one block per unit of every hidden layer of a base
-        with ``base_widths``."""
-        if len(base_widths) != len(self.base_widths):
-            raise ValueError(f"block count mismatch: the cloning has {len(self.base_widths)} hidden layers, "
-                             f"the model has {len(base_widths)}")
-        for i, (k, m) in enumerate(zip(self.base_widths, base_widths)):
-            if k != m:
-                raise ValueError(f"block count mismatch: layer {i + 1} has {k} blocks for {m} base units "
-                                 "(one block per base unit)")
+def assignments(P: Partition) -> list[torch.Tensor]:
+    """s(a) for every unit a of every hidden layer of the wide network (block label = base unit),
+    int64 on the CPU."""
+    if P.widths is None:
+        raise ValueError("a cloning is a layered partition (Partition.layered or expand/from_sizes/"
+                         "from_blocks)")
+    return [torch.from_numpy(P.layer_labels(k)).long() for k in range(1, len(P.widths) - 1)]
 
 
-def _cloning(assign: list[torch.Tensor], base_widths: Sequence[int]) -> Cloning:
-    for i, (a, k) in enumerate(zip(assign, base_widths)):
-        empty = (torch.bincount(a, minlength=k) == 0).nonzero().flatten()
-        if len(empty):
-            raise ValueError(f"not a partition: layer {i + 1} block {int(empty[0])} is empty "
-                             f"(every base unit needs at least one clone)")
-    return Cloning(tuple(a.long().cpu() for a in assign), tuple(int(k) for k in base_widths))
+def base_widths(P: Partition) -> list[int]:
+    """Hidden widths of the base network: one base unit per block."""
+    return P.block_counts()[1:-1]
 
 
-def expand(base_widths: Sequence[int], factor: int, layout: str = "blocked") -> Cloning:
-    """Every base unit cloned ``factor`` times. ``blocked``: clones adjacent (u, u, v, v, …);
-    ``tiled``: the base layer repeated (u, v, …, u, v, …) — the same network, its clones at other
-    positions of every matrix (which can matter for rounding: kernels treat columns differently)."""
+def block_sizes(P: Partition, layer: int) -> torch.Tensor:
+    """|S_u| for every base unit u of hidden layer ``layer`` (0-based among the hidden layers)."""
+    return torch.bincount(assignments(P)[layer], minlength=base_widths(P)[layer])
+
+
+def equal_split(P: Partition) -> list[torch.Tensor]:
+    """c_a = 1/|S_{s(a)}|: the split that keeps the wide network on M_D."""
+    return [1.0 / block_sizes(P, i).double()[a] for i, a in enumerate(assignments(P))]
+
+
+def _check(P: Partition, model_widths: Sequence[int]) -> None:
+    """ValueError unless ``P`` clones a base of ``model_widths`` (inputs, hidden units, outputs): one
+    block per base unit of every hidden layer, the same inputs and outputs."""
+    if P.widths is None:
+        raise ValueError("a cloning is a layered partition (Partition.layered or expand/from_sizes/"
+                         "from_blocks)")
+    blocks = P.block_counts()
+    if len(blocks) != len(model_widths):
+        raise ValueError(f"block count mismatch: the cloning has {len(blocks) - 2} hidden layers, "
+                         f"the model has {len(model_widths) - 2}")
+    for i, (k, m) in enumerate(zip(blocks, model_widths)):
+        if k != m:
+            where = "inputs" if i == 0 else "outputs" if i == len(blocks) - 1 else f"layer {i}"
+            raise ValueError(f"block count mismatch: {where} has {k} blocks for {m} base units "
+                             "(one block per base unit)")
+
+
+def expand(widths: Sequence[int], factor: int, layout: str = "blocked") -> Partition:
+    """The cloning of a base with unit widths ``widths`` (inputs, hidden layers, outputs) in which every
+    hidden unit is cloned ``factor`` times. ``blocked``: clones adjacent (u, u, v, v, …); ``tiled``: the
+    base layer repeated (u, v, …, u, v, …) — the same network, its clones at other positions of every
+    matrix (which can matter for rounding: kernels treat columns differently)."""
     if not isinstance(factor, int) or factor < 1:
         raise ValueError(f"expansion factor must be a positive integer (got {factor!r})")
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r} (accepted: {', '.join(LAYOUTS)})")
-    make = torch.Tensor.repeat_interleave if layout == "blocked" else torch.Tensor.repeat
-    return _cloning([make(torch.arange(k), factor) for k in base_widths], base_widths)
+    make = np.repeat if layout == "blocked" else np.tile
+    hidden = [make(np.arange(k), factor) for k in widths[1:-1]]
+    return Partition.layered([np.arange(widths[0]), *hidden, np.arange(widths[-1])])
 
 
-def from_sizes(sizes: Sequence[Sequence[int]]) -> Cloning:
-    """Blocks of the given sizes, per hidden layer one size per base unit (clones adjacent)."""
-    assign = []
+def from_sizes(widths: Sequence[int], sizes: Sequence[Sequence[int]],
+               permute: np.random.Generator | None = None) -> Partition:
+    """The cloning with blocks of the given sizes, per hidden layer one size per base unit (clones
+    adjacent, or scattered over the layer by a random permutation from ``permute``); ``widths`` are
+    the base's (inputs and outputs are kept)."""
+    hidden = []
     for i, s in enumerate(sizes):
-        s = torch.as_tensor(list(s), dtype=torch.long)
-        if s.numel() == 0 or bool((s < 1).any()):
-            raise ValueError(f"not a partition: layer {i + 1} block sizes {s.tolist()} must be positive")
-        assign.append(torch.arange(len(s)).repeat_interleave(s))
-    return _cloning(assign, [len(s) for s in sizes])
+        s = np.asarray(list(s))
+        if s.size == 0 or s.dtype.kind not in "iu" or bool((s < 1).any()):
+            raise ValueError(f"layer {i + 1} block sizes {s.tolist()} must be positive integers")
+        labels = np.repeat(np.arange(len(s)), s)
+        hidden.append(permute.permutation(labels) if permute is not None else labels)
+    return Partition.layered([np.arange(widths[0]), *hidden, np.arange(widths[-1])])
 
 
-def from_blocks(blocks: Sequence[Sequence[Sequence[int]]]) -> Cloning:
-    """An arbitrary partition: per hidden layer, block u lists the wide units that clone base unit
-    u; together the blocks of a layer must cover 0..(wide width − 1) exactly once."""
-    assign = []
-    for i, layer in enumerate(blocks):
-        units = torch.tensor([a for block in layer for a in block], dtype=torch.long)
-        width = len(units)
-        inside = (units >= 0) & (units < width)
-        repeated = (torch.bincount(units[inside], minlength=width) > 1).nonzero().flatten().tolist()
-        outside = units[~inside].tolist()
-        if repeated or outside or width == 0:
-            seen = f"repeated: {repeated[:5] or 'none'}, out of range: {outside[:5] or 'none'}"
-            raise ValueError(f"not a partition: layer {i + 1} blocks must cover units 0..{width - 1} exactly "
-                             f"once ({seen})")
-        a = torch.empty(width, dtype=torch.long)
-        a[units] = torch.arange(len(layer)).repeat_interleave(torch.tensor([len(b) for b in layer]))
-        assign.append(a)
-    return _cloning(assign, [len(layer) for layer in blocks])
+def from_blocks(widths: Sequence[int], blocks: Sequence[Sequence[Sequence[int]]]) -> Partition:
+    """An arbitrary cloning: per hidden layer, block u lists the wide units that clone base unit u;
+    together the blocks of a layer must cover 0..(wide width − 1) exactly once."""
+    return Partition.layered([np.arange(widths[0]), *blocks, np.arange(widths[-1])])
 
 
-def lambda_split(cloning: Cloning, lam: float) -> list[torch.Tensor]:
+def lambda_split(P: Partition, lam: float) -> list[torch.Tensor]:
     """Outgoing fractions λ for the first clone of every block, (1 − λ)/(|S| − 1) for the others
     (1 for singletons): forward-exact, incoming-equitable, not outgoing-equitable unless λ = 1/|S|."""
     out = []
-    for i, a in enumerate(cloning.assign):
-        n = cloning.sizes(i).double()[a]
+    for i, a in enumerate(assignments(P)):
+        n = block_sizes(P, i).double()[a]
         pos = torch.arange(len(a))
-        first = torch.full((cloning.base_widths[i],), len(a)).scatter_reduce(0, a, pos, "amin")
+        first = torch.full((base_widths(P)[i],), len(a)).scatter_reduce(0, a, pos, "amin")
         rest = (1 - lam) / (n - 1).clamp(min=1)
         out.append(torch.where(pos == first[a], torch.where(n > 1, torch.full_like(n, lam), 1.0), rest))
+    return out
+
+
+def random_split(P: Partition, spread: float, generator: torch.Generator) -> list[torch.Tensor]:
+    """Random positive outgoing fractions, e_a / Σ_{b in a's block} e_b with e ~ U(1 − spread,
+    1 + spread) per wide unit (the Net2Net split): forward-exact, incoming-equitable, not
+    outgoing-equitable."""
+    if not 0 <= spread < 1:
+        raise ValueError(f"spread must lie in [0, 1) so every fraction stays positive, got {spread}")
+    out = []
+    for i, a in enumerate(assignments(P)):
+        e = 1 + spread * (2 * torch.rand(len(a), generator=generator, dtype=torch.float64) - 1)
+        total = torch.zeros(base_widths(P)[i], dtype=torch.float64).index_add_(0, a, e)
+        out.append(e / total[a])
     return out
 
 
@@ -180,6 +192,13 @@ def hidden_widths(model: Model) -> list[int]:
     """Units per hidden layer (conv channels, then linear units)."""
     _supported(model)
     return [getattr(layer, "out_features", None) or layer.out_channels for layer in model.hidden]
+
+
+def widths(model: Model) -> list[int]:
+    """Units per layer, inputs (an MLP's features, a CNN's image channels) and outputs included: the
+    widths of the layered partitions of this model."""
+    inputs = model.widths[0] if isinstance(model, MLP) else model.image[0]
+    return [inputs, *hidden_widths(model), model.linears[-1].out_features]
 
 
 def _supported(model: nn.Module) -> None:
@@ -219,26 +238,29 @@ def _inputs(model: Model, values: Sequence[torch.Tensor]) -> list[torch.Tensor |
 
 
 @torch.no_grad()
-def clone(model: Model, cloning: int | Cloning = 2, split: Sequence[torch.Tensor] | None = None,
+def clone(model: Model, cloning: int | Partition = 2, split: Sequence[torch.Tensor] | None = None,
           dropout: float | None = None) -> Model:
-    """The wide clone of ``model`` (module docstring), same dtype, device and train/eval mode.
+    """The wide clone of ``model`` (module docstring), same dtype, device and train/eval mode: THE
+    clone builder of the project.
 
-    ``cloning``: an expansion factor or a ``Cloning``; ``split``: outgoing fractions per hidden
-    layer (default the equal split, which puts the clone on M_D); ``dropout``: the wide network's
-    dropout probability (default the base's). The base is not modified.
+    ``cloning``: an expansion factor or the wide network's partition (block u of hidden layer l =
+    the clones of base unit u; ``expand``, ``from_sizes``, ``from_blocks``); ``split``: outgoing
+    fractions per hidden layer (default the equal split, which puts the clone on M_D); ``dropout``:
+    the wide network's dropout probability (default the base's). The base is not modified.
     """
     _supported(model)
-    base_widths = hidden_widths(model)
-    cloning = expand(base_widths, cloning) if isinstance(cloning, int) else cloning
-    cloning.check(base_widths)
-    split = cloning.equal_split() if split is None else list(split)
-    _check_split(cloning, split)
+    full = widths(model)
+    P = expand(full, cloning) if isinstance(cloning, int) else cloning
+    _check(P, full)
+    assign = assignments(P)
+    split = equal_split(P) if split is None else list(split)
+    _check_split(P, split)
     ref = model.linears[-1].weight
-    wide = _rebuild(model, cloning.widths, model.dropout_p if dropout is None else dropout)
+    wide = _rebuild(model, [len(a) for a in assign], model.dropout_p if dropout is None else dropout)
     wide = wide.to(dtype=ref.dtype, device=ref.device)
     (base_layers, base_norms), (wide_layers, wide_norms) = _layers(model), _layers(wide)
-    rows = [*cloning.assign, None]
-    cols, fractions = _inputs(model, cloning.assign), _inputs(model, split)
+    rows = [*assign, None]
+    cols, fractions = _inputs(model, assign), _inputs(model, split)
     for layer, (b, w) in enumerate(zip(base_layers, wide_layers)):
         weight = b.weight
         if rows[layer] is not None:
@@ -249,7 +271,7 @@ def clone(model: Model, cloning: int | Cloning = 2, split: Sequence[torch.Tensor
         w.weight.copy_(weight)
         if b.bias is not None:
             w.bias.copy_(b.bias if rows[layer] is None else b.bias[rows[layer].to(ref.device)])
-    for a, b, w in zip(cloning.assign, base_norms, wide_norms):
+    for a, b, w in zip(assign, base_norms, wide_norms):
         if b is None:
             continue
         for name, t in [*b.named_parameters(recurse=False), *b.named_buffers(recurse=False)]:
@@ -258,14 +280,15 @@ def clone(model: Model, cloning: int | Cloning = 2, split: Sequence[torch.Tensor
     return wide.train(model.training)
 
 
-def _check_split(cloning: Cloning, split: Sequence[torch.Tensor]) -> None:
-    if len(split) != len(cloning.assign):
-        raise ValueError(f"split has {len(split)} layers, the cloning has {len(cloning.assign)}")
-    for i, (a, c) in enumerate(zip(cloning.assign, split)):
+def _check_split(P: Partition, split: Sequence[torch.Tensor]) -> None:
+    assign = assignments(P)
+    if len(split) != len(assign):
+        raise ValueError(f"split has {len(split)} layers, the cloning has {len(assign)}")
+    for i, (a, c) in enumerate(zip(assign, split)):
         c = torch.as_tensor(c, dtype=torch.float64).cpu()
         if c.shape != a.shape:
             raise ValueError(f"split of layer {i + 1} has shape {tuple(c.shape)}, expected ({len(a)},)")
-        sums = torch.zeros(cloning.base_widths[i], dtype=torch.float64).index_add_(0, a, c)
+        sums = torch.zeros(base_widths(P)[i], dtype=torch.float64).index_add_(0, a, c)
         if not torch.allclose(sums, torch.ones_like(sums), rtol=0, atol=1e-12):
             u = int((sums - 1).abs().argmax())
             raise ValueError(f"split of layer {i + 1}: the fractions of block {u} sum to {float(sums[u])}, "
@@ -349,15 +372,16 @@ class Gauge:
     leaf is the block-constant parameters — the right one for an equal-split clone).
     """
 
-    def __init__(self, model: Model, cloning: Cloning, reference: Model | None = None):
+    def __init__(self, model: Model, cloning: Partition, reference: Model | None = None):
         _supported(model)
-        if hidden_widths(model) != cloning.widths:
-            raise ValueError(f"block count mismatch: the model's hidden widths are {hidden_widths(model)}, "
-                             f"the cloning's {cloning.widths}")
+        if cloning.widths is None or widths(model) != list(cloning.widths):
+            raise ValueError(f"block count mismatch: the model's widths are {widths(model)}, the "
+                             f"cloning's {None if cloning.widths is None else list(cloning.widths)}")
         device = model.linears[-1].weight.device
         layers, norms = _layers(model)
-        rows = [_Blocks.of(a.to(device)) for a in cloning.assign] + [None]
-        cols = [c if c is None else _Blocks.of(c.to(device)) for c in _inputs(model, cloning.assign)]
+        assign = assignments(cloning)
+        rows = [_Blocks.of(a.to(device)) for a in assign] + [None]
+        cols = [c if c is None else _Blocks.of(c.to(device)) for c in _inputs(model, assign)]
         self.tensors: list[_Tensor] = []
         for layer, module in enumerate(layers):
             named = [("weight", module.weight), ("bias", module.bias)]
@@ -389,11 +413,28 @@ class Gauge:
     @torch.no_grad()
     def family(self) -> Distance:
         """Distance to the equitable parameters: the largest entry of (A − M) + (B − M)."""
+        return self._equitable("both")
+
+    @torch.no_grad()
+    def incoming(self) -> Distance:
+        """The incoming part of ``family``, A − M: how far the receivers of a block are from sharing
+        their summed weights from each source block (and their bias, γ, β)."""
+        return self._equitable("incoming")
+
+    @torch.no_grad()
+    def outgoing(self) -> Distance:
+        """The outgoing part of ``family``, B − M: how far the senders of a block are from sending the
+        same summed weight into each target block."""
+        return self._equitable("outgoing")
+
+    def _equitable(self, side: str) -> Distance:
         parts = []
         for t in self.tensors:
             x = t.value.detach().double()
             a = t.col_mean(x)
-            parts.append(a + t.row_mean(x) - 2 * t.row_mean(a))
+            m = t.row_mean(a)
+            parts.append({"both": a + t.row_mean(x) - 2 * m, "incoming": a - m,
+                          "outgoing": t.row_mean(x) - m}[side])
         return self._largest(parts)
 
     def _largest(self, parts: list[torch.Tensor]) -> Distance:
@@ -410,18 +451,19 @@ class Gauge:
         return Distance(float(tops[k]), per_layer, where)
 
 
-def distance(model: Model, cloning: Cloning, reference: Model | None = None) -> Distance:
+def distance(model: Model, cloning: Partition, reference: Model | None = None) -> Distance:
     """Distance of ``model`` to the leaf M_D(θ₀) (``Gauge.leaf``)."""
     return Gauge(model, cloning, reference).leaf()
 
 
-def family_distance(model: Model, cloning: Cloning) -> Distance:
+def family_distance(model: Model, cloning: Partition) -> Distance:
     """Distance of ``model`` to the equitable parameters (``Gauge.family``)."""
     return Gauge(model, cloning).family()
 
 
 @torch.no_grad()
-def equitable_perturbation(model: Model, cloning: Cloning, scale: float, generator: torch.Generator) -> None:
+def equitable_perturbation(model: Model, cloning: Partition, scale: float, generator: torch.Generator
+                           ) -> None:
     """Add (in place) a random doubly centred tensor R to every hidden-to-hidden weight block pair
     (rows and columns of each block pair sum to 0), entries of size ~ ``scale``: the network stays
     equitable with the same forward function, but leaves the block-constant parameters — a θ₀ whose
@@ -460,7 +502,7 @@ class R2:
         return (sum(self.forward) + sum(self.backward)) / (len(self.forward) + len(self.backward))
 
 
-def cloning_r2(model: Model, cloning: Cloning, X: torch.Tensor, y: torch.Tensor,
+def cloning_r2(model: Model, cloning: Partition, X: torch.Tensor, y: torch.Tensor,
                loss_fn=F.cross_entropy) -> R2:
     """Cloning R² of every hidden layer of ``model`` on (X, y), forward (activations h) and backward
     (δ = ∂L/∂h of the batch loss), in eval mode (no dropout, BatchNorm running statistics); the
@@ -470,20 +512,20 @@ def cloning_r2(model: Model, cloning: Cloning, X: torch.Tensor, y: torch.Tensor,
     trace = model.trace(X)
     deltas = torch.autograd.grad(loss_fn(trace.out, y), trace.h)
     model.train(training)
-    return R2([block_r2(h, a) for h, a in zip(trace.h, cloning.assign)],
-              [block_r2(d, a) for d, a in zip(deltas, cloning.assign)])
+    assign = assignments(cloning)
+    return R2([block_r2(h, a) for h, a in zip(trace.h, assign)],
+              [block_r2(d, a) for d, a in zip(deltas, assign)])
 
 
 def effective_rank(h: torch.Tensor) -> float:
-    """exp(−Σ p_i log p_i), p_i = σ_i / Σ σ_k, σ the singular values of h (samples × units), float64.
+    """The paper's effective rank of an activation matrix h (samples × units; App. B.2):
+    ``theory.spectra.effective_rank`` of its singular values σ, p_i = σ_i / Σ σ_k, in float64.
     A clone's activation matrix is the base's with columns repeated n times (H' = H E, E Eᵀ = n I),
     so its singular values are √n times the base's and its effective rank is the base's."""
-    s = torch.linalg.svdvals(h.detach().double())
-    p = s[s > 0] / s.sum()
-    return math.exp(float(-(p * p.log()).sum())) if len(p) else 0.0
+    return spectra.effective_rank(torch.linalg.svdvals(h.detach().double()).cpu().numpy())
 
 
-def quotient_steps(base: Model, cloning: Cloning) -> list[tuple[nn.Parameter, torch.Tensor]]:
+def quotient_steps(base: Model, cloning: Partition) -> list[tuple[nn.Parameter, torch.Tensor]]:
     """Per base parameter, the step factor under which the base follows its equal-split clone.
 
     On M_D, W̃[u, w] = Σ_{b ∈ S_w} W'[a, b] is the base weight the clone computes with, and the
@@ -496,10 +538,10 @@ def quotient_steps(base: Model, cloning: Cloning) -> list[tuple[nn.Parameter, to
     adaptive or norm-dependent ones (Adam, RMSprop, clipping, noise relative to ‖g‖).
     """
     _supported(base)
-    cloning.check(hidden_widths(base))
+    _check(cloning, widths(base))
     device = base.linears[-1].weight.device
     layers, norms = _layers(base)
-    sizes = [cloning.sizes(i).double() for i in range(len(cloning.assign))]
+    sizes = [block_sizes(cloning, i).double() for i in range(len(base_widths(cloning)))]
     rows = [*sizes, None]
     cols = [None, *sizes]
     if isinstance(base, CNN):

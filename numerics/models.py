@@ -5,16 +5,25 @@ blocks and a linear read-out. ``trace`` returns, per hidden layer, the pre-activ
 activation's input, after normalization) and the activation h, one tensor per layer: every
 per-unit quantity is computed from these with whole-layer tensor operations. ``CNN`` does the same
 for a small convolutional network (a conv layer's units are its channels).
+
+An MLP converts to and from the plain-array form ``theory.net.Layered`` (``to_layered``,
+``from_layered``); ``seeded`` builds one with torch's default initialisation from a seed without
+touching the global random stream; ``dag_gradient`` evaluates any DAG of units (``theory.net``) in
+torch, an implementation independent of the symbolic one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import networkx as nx
+import numpy as np
 import torch
 from torch import nn
 
-from theory import activations
+from theory import activations, net
+from theory.net import Layered
 
 NORMS = (None, "batch", "layer")
 
@@ -154,3 +163,78 @@ class CNN(nn.Module):
         if self.dropout_p:
             parts.append(f"dropout={self.dropout_p}")
         return " ".join(parts)
+
+
+# ---- converters --------------------------------------------------------------------------------
+
+def seeded(widths: Sequence[int], activation: str = "relu", seed: int = 0, norm: str | None = None,
+           dtype: torch.dtype = torch.float64, bias: bool = True) -> MLP:
+    """An MLP with torch's default initialisation drawn from ``seed``; the global random stream is
+    left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return MLP(list(widths), activation, norm, bias=bias).to(dtype)
+
+
+def to_layered(model: MLP) -> Layered:
+    """The MLP's weights, biases and normalization parameters as float64 arrays: per hidden layer,
+    LayerNorm (γ, β), BatchNorm (γ, β, running mean, running variance) as ``features``. A model
+    without biases gets zero biases."""
+    weights = [lin.weight.detach().double().cpu().numpy() for lin in model.linears]
+    biases = [lin.bias.detach().double().cpu().numpy() if lin.bias is not None else np.zeros(w.shape[0])
+              for lin, w in zip(model.linears, weights)]
+    features = None
+    if model.norms is not None:
+        features = []
+        for norm in model.norms:
+            cols = [norm.weight, norm.bias] + ([norm.running_mean, norm.running_var]
+                                               if isinstance(norm, nn.BatchNorm1d) else [])
+            features.append(np.column_stack([c.detach().double().cpu().numpy() for c in cols
+                                             if c is not None]))
+    return Layered(weights, biases, model.activation, model.norm, features)
+
+
+def from_layered(network: Layered) -> MLP:
+    """A float64 MLP with the network's weights and biases (no normalization)."""
+    if network.norm is not None:
+        raise ValueError(f"from_layered builds MLPs without normalization (got {network.norm})")
+    model = MLP(network.widths, activation=network.activation).double()
+    with torch.no_grad():
+        for lin, W, b in zip(model.linears, network.weights, network.biases):
+            lin.weight.copy_(torch.from_numpy(W))
+            lin.bias.copy_(torch.from_numpy(b))
+    return model
+
+
+def hidden_activations(model: MLP | CNN, X: torch.Tensor) -> list[np.ndarray]:
+    """Per hidden layer the activation matrix h (samples × units), float64, with the model in eval
+    mode (dropout off, BatchNorm running statistics); the model's mode is restored."""
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return [h.double().cpu().numpy() for h in model.trace(X).h]
+    finally:
+        model.train(was)
+
+
+def dag_gradient(G: nx.DiGraph, weights: Mapping[tuple[str, str], float], X: np.ndarray, Y: np.ndarray,
+                 activation: Mapping[str, str] | None = None) -> dict[tuple[str, str], float]:
+    """∇L of L = ½ Σ_i ‖ŷ(x_i) − y_i‖² for a DAG of units (``theory.net``), by torch autograd in
+    float64: z(v) = Σ_u w(u, v) h(u) in topological order, h(v) = f_v(z(v)) with f_v the registry's
+    torch function (``activation`` overrides the nodes' own), all samples at once. X: (samples,
+    inputs) in ``net.inputs`` order; Y: (samples, outputs)."""
+    edges = sorted(G.edges)
+    w = {e: torch.tensor(float(weights[e]), dtype=torch.float64, requires_grad=True) for e in edges}
+    x = torch.as_tensor(np.asarray(X, dtype=np.float64))
+    h = {v: x[:, k] for k, v in enumerate(net.inputs(G))}
+    if net.BIAS in G:
+        h[net.BIAS] = torch.ones(len(x), dtype=torch.float64)
+    for v in net.units(G):
+        z = sum(w[(u, v)] * h[u] for u in G.predecessors(v))
+        name = activation[v] if activation is not None else G.nodes[v]["activation"]
+        h[v] = activations.get(name).torch_fn(z)
+    yhat = torch.stack([h[o] for o in net.outputs(G)], dim=1)
+    loss = 0.5 * ((yhat - torch.as_tensor(np.asarray(Y, dtype=np.float64))) ** 2).sum()
+    grads = torch.autograd.grad(loss, [w[e] for e in edges])
+    return {e: float(g) for e, g in zip(edges, grads)}

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import sympy as sp
 import torch
 import torch.nn.functional as F
@@ -163,3 +164,29 @@ def certified_dead(model: MLP, X: torch.Tensor) -> list[torch.Tensor]:
         sign_ok = (lin.weight <= 0) | certified[-1][None, :]
         certified.append((lin.bias < 0) & sign_ok.all(1))
     return certified
+
+
+# ---- the registry's torch face against its SymPy face -----------------------------------------------
+
+def registry_agreement(a: activations.Activation, grid: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The SymPy expression against the torch function on the grid (float64), and torch's derivative:
+    exactly 0.0 inside the flat set, non-zero outside. Returns the statistics, f' and the flat mask."""
+    from theory.activations import z as Z
+
+    f = sp.lambdify(Z, a.expr, ["scipy", "numpy"])
+    t = torch.tensor(grid, dtype=torch.float64, requires_grad=True)
+    y = a.torch_fn(t)
+    (grad,) = torch.autograd.grad(y.sum(), t)
+    ref = np.broadcast_to(np.asarray(f(grid), dtype=np.float64), grid.shape)
+    flat = np.broadcast_to(sp.lambdify(Z, a.flat_set.as_relational(Z), "numpy")(grid), grid.shape)
+    g = grad.numpy()
+    return ({"max_value_error": float(np.max(np.abs(y.detach().numpy() - ref) / (1 + np.abs(ref)))),
+             "flat_points": int(flat.sum()), "flat_points_with_nonzero_grad": int((g[flat] != 0).sum()),
+             "active_points_with_zero_grad": int((g[~flat] == 0).sum())}, g, flat)
+
+
+def fprime_at(a: activations.Activation, x: float) -> float:
+    """f'(x) by torch autograd in float64."""
+    t = torch.tensor(float(x), dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(a.torch_fn(t), t)
+    return float(g)

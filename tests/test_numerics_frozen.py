@@ -1,5 +1,6 @@
 """Numeric side of the frozen family: dead-unit probes, certified death, the checks on tiny sizes."""
 
+import dataclasses
 import math
 
 import pytest
@@ -8,6 +9,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import checks.frozen
 from numerics import frozen
 from numerics.data import TASKS, make_task
 from numerics.models import MLP
@@ -16,7 +18,7 @@ from numerics.train import train
 from theory import activations
 from theory.evidence import VERDICTS, Config, Evidence
 
-TINY = frozen.Sizes(n=256, d=8, classes=3, width=32, depth=3, lr=3e-2, steps=40, batch=64, sgd_steps=40,
+TINY = frozen.Recipe(n=256, d=8, classes=3, width=32, depth=3, lr=3e-2, steps=40, batch=64, sgd_steps=40,
                     sgd_batch=32, check_every=20, plant=2, seeds=2, seeds_width=32, norm_width=8,
                     norm_batch=16, norm_steps=20)
 FLAT_ACTIVATIONS = [a for a in activations.ACTIVATIONS if activations.get(a).freezing() == "exact"]
@@ -183,7 +185,8 @@ def test_train_calls_the_hook_every_step_with_equal_batches_and_learns():
 
 @pytest.fixture
 def tiny(monkeypatch):
-    monkeypatch.setitem(frozen.SIZES, True, TINY)
+    sizes = dataclasses.replace(checks.frozen.SIZES[True], numeric=TINY)
+    monkeypatch.setitem(checks.frozen.SIZES, True, sizes)
     return Config(seed=0, quick=True, progress=False)
 
 
@@ -194,14 +197,14 @@ def tiny(monkeypatch):
     ("normalization_trained", "frozen.normalization", set(VERDICTS)),
 ])
 def test_each_check_returns_computed_evidence(tiny, check, claim, allowed):
-    ev = getattr(frozen, check)(tiny)
+    ev = getattr(checks.frozen, check)(tiny)
     assert isinstance(ev, Evidence) and ev.claim == claim and ev.verdict in allowed
     assert ev.check == check.replace("_", "-") and ev.measured and ev.setting["seed"] == 0
     Evidence.from_json(ev.to_json())
 
 
 def test_gradient_zero_check_sees_dead_units_in_both_precisions(tiny):
-    ev = frozen.gradient_zero_trained(tiny)
+    ev = checks.frozen.gradient_zero_trained(tiny)
     m = ev.measured
     assert sum(m["exact_dead_float64"]) > 0 and m["max_abs_dead_gradient_float64"] == 0.0
     assert m["max_abs_dead_gradient_float32"] == 0.0
@@ -209,7 +212,7 @@ def test_gradient_zero_check_sees_dead_units_in_both_precisions(tiny):
 
 
 def test_normalization_bound_batchnorm_counterexample_has_exact_zero_gradients(tiny):
-    m = frozen.normalization_bound(tiny).measured
+    m = checks.frozen.normalization_bound(tiny).measured
     case = m["batch_affine"]
     assert case["dead_at_start"] and case["steps_active"] == 0 and all(case["unchanged"].values())
     assert set(case["max_abs_gradient"].values()) == {0.0}

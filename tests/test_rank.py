@@ -1,4 +1,5 @@
-"""The rank family: Gaussian/Hermite machinery, dual kernels, the checks and their negative controls."""
+"""The rank family: Gaussian/Hermite machinery (theory.gaussian), ranks (theory.spectra), the checks
+(checks.rank) and their negative controls."""
 
 import math
 
@@ -9,14 +10,16 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import integrate
 
-from theory import activations, rank
+from checks import rank
+from theory import activations, gaussian, spectra
 from theory.activations import z
-from theory.evidence import Config, Evidence, dump_json
+from theory.claims import family_claims
+from theory.evidence import Config, Evidence, dump_json, load_json
 
 QUICK = Config(quick=True, progress=False)
-NON_POLYNOMIAL = sorted(n for n, a in activations.ACTIVATIONS.items() if not rank.is_polynomial(a))
-ELEMENTARY = [n for n, a in activations.ACTIVATIONS.items() if rank.alpha_exact(a) is not None
-              and not rank.jumps(a)]
+NON_POLYNOMIAL = sorted(n for n, a in activations.ACTIVATIONS.items() if not gaussian.is_polynomial(a))
+ELEMENTARY = [n for n, a in activations.ACTIVATIONS.items() if gaussian.alpha_exact(a) is not None
+              and not gaussian.jumps(a)]
 CHECKS = ("hard", "hard_controls", "alpha", "lemma", "effective", "corollary", "corollary_maps", "validation")
 
 
@@ -28,14 +31,14 @@ def evidence() -> dict[str, Evidence]:
 # ---- machinery ---------------------------------------------------------------------------------------
 
 def test_exact_gaussian_integrals():
-    assert rank.gaussian_integral(z**4) == 3
-    assert sp.simplify(rank.gaussian_integral(sp.exp(z)) - sp.exp(sp.Rational(1, 2))) == 0
-    assert sp.simplify(rank.gaussian_integral(z, 0, sp.oo) - 1 / sp.sqrt(2 * sp.pi)) == 0
-    assert rank.gaussian_integral(sp.tanh(z)) is None  # not elementary: quadrature's job
+    assert gaussian.gaussian_integral(z**4) == 3
+    assert sp.simplify(gaussian.gaussian_integral(sp.exp(z)) - sp.exp(sp.Rational(1, 2))) == 0
+    assert sp.simplify(gaussian.gaussian_integral(z, 0, sp.oo) - 1 / sp.sqrt(2 * sp.pi)) == 0
+    assert gaussian.gaussian_integral(sp.tanh(z)) is None  # not elementary: quadrature's job
 
 
 def test_selu_is_self_normalising():
-    m = rank.moments(activations.get("selu"))
+    m = gaussian.moments(activations.get("selu"))
     assert abs(m.mean) < 1e-9 and abs(m.second - 1) < 1e-9
 
 
@@ -44,10 +47,10 @@ def test_alpha_closed_form_equals_quadrature(name):
     """α from the exact Gaussian integrals and from composite Gauss–Legendre (and scipy's adaptive quad,
     independently) agree to 1e-8."""
     f = activations.get(name)
-    exact = float(sp.N(rank.alpha_exact(f), 30))
-    fn, dfn = rank.numeric(f.expr), rank.numeric(f.derivative)
-    gl = rank.gauss(lambda x: dfn(x)**2, rank.kinks(f)) / rank.gauss(lambda x: fn(x)**2, rank.kinks(f)) - 1
-    pts = rank.kinks(f)
+    exact = float(sp.N(gaussian.alpha_exact(f), 30))
+    fn, dfn = gaussian.numeric(f.expr), gaussian.numeric(f.derivative)
+    pts = gaussian.kinks(f)
+    gl = gaussian.gauss(lambda x: dfn(x)**2, pts) / gaussian.gauss(lambda x: fn(x)**2, pts) - 1
 
     def quad(g):
         phi = lambda t: g(np.array(t)) * math.exp(-t * t / 2) / math.sqrt(2 * math.pi)  # noqa: E731
@@ -57,72 +60,73 @@ def test_alpha_closed_form_equals_quadrature(name):
 
 
 def test_gelu_closed_form():
-    assert abs(float(rank.gelu_alpha_closed_form()) - rank.moments(activations.get("gelu")).alpha) < 1e-12
+    closed = float(gaussian.gelu_alpha_closed_form())
+    assert abs(closed - gaussian.moments(activations.get("gelu")).alpha) < 1e-12
 
 
 def test_step_has_infinite_alpha_not_minus_one():
     """A jump puts a delta in f': E f'² = ∞ (the a.e. derivative would say α = −1)."""
-    assert rank.jumps(activations.get("step")) == [(0.0, 1)]
-    assert rank.moments(activations.get("step")).alpha == math.inf
+    assert gaussian.jumps(activations.get("step")) == [(0.0, 1)]
+    assert gaussian.moments(activations.get("step")).alpha == math.inf
 
 
 @pytest.mark.parametrize("name", ["relu", "leaky_relu", "step"])
 @pytest.mark.parametrize("rho", [-1.0, -0.3, 0.5, 1 - 1e-4])
 def test_kernel_quadrature_matches_arccos_closed_form(name, rho):
     f = activations.get(name)
-    exact, _ = rank.kernel_gap(f, rho)
-    assert rank.kernel_exact(f) is not None
-    assert abs(rank._gap_quadrature(f, rho) - exact) <= 1e-12 * max(exact, 1e-300) + 1e-15
+    exact, _ = gaussian.kernel_gap(f, rho)
+    assert gaussian.kernel_exact(f) is not None
+    assert abs(gaussian.gap_quadrature(f, rho) - exact) <= 1e-12 * max(exact, 1e-300) + 1e-15
 
 
 @pytest.mark.parametrize("rho", [-0.9, 0.2, 0.99])
 def test_kernel_quadrature_reproduces_the_erf_arcsine_kernel(rho):
     """erf (not a registry activation): k(ρ) = (2/π) arcsin(2ρ/3) (Williams 1997)."""
-    f = rank.adhoc("erf", sp.erf(z))
-    gap, err = rank.kernel_gap(f, rho)
+    f = gaussian.adhoc("erf", sp.erf(z))
+    gap, err = gaussian.kernel_gap(f, rho)
     k1 = 2 / math.pi * math.asin(2 / 3)
     assert abs(k1 - gap - 2 / math.pi * math.asin(2 * rho / 3)) < 1e-12 and err < 1e-9
 
 
 def test_hermite_coefficients_and_mehler_sums():
     relu, tanh = activations.get("relu"), activations.get("tanh")
-    a = rank.hermite(relu, 12)
-    assert np.allclose(a, [float(x) for x in rank.hermite_exact(relu, 12)], atol=1e-12)
-    b = rank.hermite(tanh)
-    m = rank.moments(tanh)
+    a = gaussian.hermite(relu, 12)
+    assert np.allclose(a, [float(x) for x in gaussian.hermite_exact(relu, 12)], atol=1e-12)
+    b = gaussian.hermite(tanh)
+    m = gaussian.moments(tanh)
     k = np.arange(len(b))
     assert abs(np.sum(b**2) - m.second) < 1e-12          # Parseval: Σ a_k² = E f²
     assert abs(np.sum(k * b**2) - m.slope) < 1e-10        # Σ k a_k² = E f'² = k'(1)
 
 
 def test_mehler_identity_is_proved_symbolically():
-    _, residual = rank.mehler_identity()
+    _, residual = gaussian.mehler_identity()
     assert residual == sp.zeros(3, 3)
 
 
 def test_equicorrelated_effective_rank_closed_form():
     for n, delta in ((5, 0.3), (50, 1e-3), (200, 1e-6)):
         C = (1 - delta) * np.ones((n, n)) + delta * np.eye(n)
-        assert math.isclose(rank.effective_rank(np.linalg.eigvalsh(C)),
-                            float(rank.effective_rank_equicorrelated(n, np.array(delta))), rel_tol=1e-9)
+        assert math.isclose(spectra.effective_rank(np.linalg.eigvalsh(C)),
+                            float(spectra.effective_rank_equicorrelated(n, np.array(delta))), rel_tol=1e-9)
 
 
 def test_polynomial_rank_and_reflections():
-    assert rank.polynomial_rank([0, 1, 2], 3) == (9, 10)   # |w| = 1 ties the constant to degree 2
-    assert rank.polynomial_rank([1, 3], 4) == (20, 24)
-    assert rank.reflection(activations.get("tanh")) == (-1, 0.0)
-    s, c = rank.reflection(activations.get("sigmoid"))
+    assert gaussian.polynomial_rank([0, 1, 2], 3) == (9, 10)   # |w| = 1 ties the constant to degree 2
+    assert gaussian.polynomial_rank([1, 3], 4) == (20, 24)
+    assert gaussian.reflection(activations.get("tanh")) == (-1, 0.0)
+    s, c = gaussian.reflection(activations.get("sigmoid"))
     assert s == -1 and abs(c - 1) < 1e-12
-    assert rank.reflection(activations.get("relu")) is None
+    assert gaussian.reflection(activations.get("relu")) is None
 
 
 def test_frozen_sets():
-    assert rank.frozen_set(activations.get("relu"), 1e-4, 30.0) == [(-math.inf, 0.0)]
-    (lo1, hi1), (lo2, hi2) = rank.frozen_set(activations.get("tanh"), 1e-4, 30.0)
+    assert gaussian.frozen_set(activations.get("relu"), 1e-4, 30.0) == [(-math.inf, 0.0)]
+    (lo1, hi1), (lo2, hi2) = gaussian.frozen_set(activations.get("tanh"), 1e-4, 30.0)
     edge = math.acosh(1e2)  # sech²(x) = 1e-4
     assert lo1 == -math.inf and hi2 == math.inf and abs(hi1 + edge) < 1e-9 and abs(lo2 - edge) < 1e-9
     # |cos x| < 1e-4 only near (k + 1/2)π
-    narrow = rank.frozen_set(rank.adhoc("sin", sp.sin(z)), 1e-4, 10.0, step=1e-2)
+    narrow = gaussian.frozen_set(gaussian.adhoc("sin", sp.sin(z)), 1e-4, 10.0, step=1e-2)
     assert len(narrow) == 6 and all(abs((hi - lo) - 2e-4) < 1e-9 for lo, hi in narrow)
 
 
@@ -134,9 +138,9 @@ def test_C_f_is_positive_definite_for_non_polynomial_f(name, d, data):
     """For every non-polynomial f and every correlation matrix with |C_ij| < 1 (rank-deficient included),
     C_f is positive definite: certified by λ_min(Σ_(k≤K) a_k² C^(∘k)) > 0, since the tail is PSD."""
     r = data.draw(st.integers(2, d))
-    C = rank.correlation_of_rank(d, r, np.random.default_rng(data.draw(st.integers(0, 2**31))))
+    C = spectra.correlation_of_rank(d, r, np.random.default_rng(data.draw(st.integers(0, 2**31))))
     assume(np.max(np.abs(C - np.eye(d))) < 0.95)
-    Cf, S, err = rank.kernel_matrix(activations.get(name), C)
+    Cf, S, err = gaussian.kernel_matrix(activations.get(name), C)
     assert np.linalg.eigvalsh(S).min() > d * err + 1e-13
     assert np.linalg.eigvalsh(Cf).min() > 0
 
@@ -146,9 +150,26 @@ def test_C_f_is_positive_definite_for_non_polynomial_f(name, d, data):
 def test_every_check_returns_evidence_with_a_computed_verdict(evidence):
     for name, ev in evidence.items():
         assert isinstance(ev, Evidence) and ev.claim.startswith("rank.") and ev.summary
+        assert ev.check == name.replace("_", "-")  # the registered name, as before the refactor
         assert ev.figures or name == "hard_controls"
-    dump_json(list(evidence.values()))  # strict JSON
+    text = dump_json(list(evidence.values()))  # strict JSON
+    assert [e.figures for e in load_json(text)] == [e.figures for e in evidence.values()]  # figures are data
     assert set(evidence["alpha"].measured["alpha"]) == set(activations.ACTIVATIONS)
+    registered = [(c.claim, c.name) for claim in family_claims("rank") for c in claim.checks]
+    assert [(e.claim, e.check) for e in evidence.values()] == registered
+
+
+def test_every_figure_draws(evidence):
+    """The report draws each figure from its data alone (log axes, bars, heatmaps with colour bars)."""
+    import matplotlib.pyplot as plt
+
+    from reports.figures import draw
+
+    for ev in evidence.values():
+        for figure in ev.figures:
+            fig = draw(figure)
+            assert len(fig.axes) >= len(figure.panels)
+            plt.close(fig)
 
 
 def test_alpha_refutes_the_stated_values(evidence):
@@ -160,8 +181,8 @@ def test_alpha_refutes_the_stated_values(evidence):
 
 
 def test_a_paper_value_flips_the_alpha_verdict():
-    ours = {n: round(rank.moments(activations.get(n)).alpha, 4) for n in rank.PAPER_ALPHA}
-    centred = {n: round(rank.moments(activations.get(n)).alpha_centred, 4) for n in rank.PAPER_ALPHA}
+    ours = {n: round(gaussian.moments(activations.get(n)).alpha, 4) for n in rank.PAPER_ALPHA}
+    centred = {n: round(gaussian.moments(activations.get(n)).alpha_centred, 4) for n in rank.PAPER_ALPHA}
     assert rank.alpha(QUICK, paper_alpha=ours).verdict == "confirmed"
     assert rank.alpha(QUICK, paper_alpha={**ours, "tanh": 0.6667}).verdict == "refuted"
     ev = rank.alpha(QUICK, paper_alpha=centred)

@@ -1,6 +1,7 @@
 """Equivalence-graph sweeps: plain SGD keeps a clone's graph, noise breaks it, and a wrong
 prediction turns the verdict to refuted."""
 
+import checks.cloned
 from cases import sweeps
 from theory.evidence import Config
 
@@ -16,7 +17,7 @@ def test_sgd_keeps_every_clone_edge_and_noise_breaks_them():
 
 def test_a_wrong_prediction_is_refuted(monkeypatch):
     wrong = sweeps.Intervention("sgd", None, 0.0, "sgd", breaks=True)  # the theory says it keeps
-    monkeypatch.setattr(sweeps, "INTERVENTIONS", {"sgd": wrong})
-    ev = sweeps.graph_sweep(Config(quick=True, progress=False))
+    monkeypatch.setattr(checks.cloned, "INTERVENTIONS", {"sgd": wrong})
+    ev = checks.cloned.graph_sweep(Config(quick=True, progress=False))
     assert ev.verdict == "refuted"
     assert ev.counterexample["mismatches"][0]["intervention"] == "sgd"
