@@ -19,18 +19,11 @@ layers 2..L−1 (2·N·(L−2)·width² flops), which no exact method can skip.
 
 from __future__ import annotations
 
-import theory  # noqa: F401 -- first: its thread defaults (theory/__init__.py) must precede torch
-
-# isort: split
 import argparse
 import statistics
 import time
 
-import torch
-
-from numerics.frozen import plant_first_layer_dead, plant_sign_dead
-from numerics.models import MLP
-from numerics.probes import dead_units
+from theory import threads
 
 
 def seconds(fn) -> float:
@@ -40,6 +33,13 @@ def seconds(fn) -> float:
 
 
 def main() -> None:
+    threads.configure()  # the command line's thread defaults, before torch is imported
+    import torch
+
+    from numerics.frozen import plant_first_layer_dead, plant_sign_dead
+    from numerics.models import MLP
+    from numerics.probes import dead_units
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=10_000)
     p.add_argument("--input", type=int, default=64)

@@ -3,8 +3,10 @@
     python benchmarks/rank_timing.py [--repeat N]
 
 Runs the command line in a subprocess (``verify_timing.time_run``) and prints, per size, the seconds,
-the exit status, the target and whether it was met, and the slowest checks. The load average is
-printed alongside: on a shared 2-core machine it moves the figures by a factor of two.
+the exit status, the target and whether it was met, and the slowest checks (``checks.rank``, on the
+libraries ``theory.gaussian`` and ``theory.spectra``), whose seconds are the command line's: checks do
+not time themselves. The total includes drawing the report's figures from their data. The load
+average is printed alongside: on a shared 2-core machine it moves the figures by a factor of two.
 Targets (issue 4): --quick < 30 s, full < 3 min, on 2 cores.
 """
 
