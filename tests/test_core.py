@@ -1,8 +1,10 @@
 """The Evidence contract (figures and derivations as data), the claim registry and the activation
 registry."""
 
+import ast
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,3 +162,26 @@ def test_flat_sets_follow_from_the_expressions():
     assert activations.get("tanh").freezing() == "asymptotic"
     assert activations.get("identity").freezing() == "never"
     assert abs(activations.get("gelu").critical_points[0] + 0.7517915247) < 1e-9
+
+
+def _library_modules():
+    root = Path(__file__).resolve().parent.parent
+    contracts = {"verify.py", "claims.py", "evidence.py"}  # the CLI, the registry, the contract
+    for package in ("theory", "numerics", "cases"):
+        for path in sorted((root / package).glob("*.py")):
+            if not (package == "theory" and path.name in contracts):
+                yield path
+
+
+@pytest.mark.parametrize("path", list(_library_modules()), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_libraries_neither_draw_nor_build_evidence(path):
+    """The house's one rule: libraries return plain data; checks/ builds Evidence, reports/ draws."""
+    tree = ast.parse(path.read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not {m for m in imported if m.split(".")[0] in ("reports", "checks", "matplotlib")}, imported
+    named = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert "Evidence" not in named
+    calls = {n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", None)
+             for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    assert "Evidence" not in calls
