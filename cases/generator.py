@@ -237,11 +237,17 @@ def random_partition(G: nx.DiGraph, rng: random.Random, max_size: int = 3, tries
 
 def random_dag_case(seed: int, n_hidden: int = 4) -> Case:
     """A random DAG with a random valid partition: block pairs need not be biregular, so the
-    equitable conditions may force some sums to 0."""
+    equitable conditions may force some sums to 0. A DAG that admits no block of two units (every
+    pair of hidden units joined by an edge) is redrawn: a partition of singletons would make every
+    statement about clones vacuous."""
     rng = random.Random(seed)
-    G = net.random_dag(2, n_hidden, 1, p=0.5, seed=rng.randrange(2**31),
-                       activation="generic:f", output_activation="generic:g")
-    return Case(G, random_partition(G, rng), f"DAG {G.graph['spec']}, random partition")
+    for _ in range(100):
+        G = net.random_dag(2, n_hidden, 1, p=0.5, seed=rng.randrange(2**31),
+                           activation="generic:f", output_activation="generic:g")
+        P = random_partition(G, rng)
+        if P.nontrivial:
+            return Case(G, P, f"DAG {G.graph['spec']}, random partition")
+    raise ValueError(f"no random DAG with {n_hidden} hidden units admitted a block of two units")
 
 
 def family(seed: int, extended: bool, biregular_only: bool = False) -> list[Case]:

@@ -157,6 +157,10 @@ def _derivation(runs: Sequence[Run], manifold: str, limit: int = 4000) -> list[t
 
 
 def _verdict(runs: Sequence[Run]) -> tuple[str, dict | None]:
+    """Refuted by the first counterexample; proved only when every run is (a run with no component is
+    vacuous: inconclusive, ``Proof.verdict``), and there is at least one run."""
+    if not runs:
+        return "inconclusive", None
     refuted = [r.proof for r in runs if r.proof.verdict == "refuted"]
     if refuted:
         return "refuted", refuted[0].counterexample

@@ -139,7 +139,7 @@ def _prove_frozen(graphs: list[nx.DiGraph], units: list[list[str]], n_samples: i
                           given=frozen_hypothesis(u))
             components += [_Component(u, r.label, r.before, r.expr, live(r, proof.hypothesis, rng),
                                       proof.counterexample) for r in proof.reductions]
-        if not derivation:
+        if not derivation and components:
             c = components[0]
             w = net.weight_symbols(G)
             zs = [net.forward(G, x, w)[0] for x in net.input_symbols(G, n_samples)]
@@ -160,6 +160,10 @@ def _generic_evidence(components: list[_Component], derivation: list, setting: d
     measured = {"units": n_units, "components": len(components), "samples": setting["samples"],
                 "zero_after_substitution": len(components) - len(nonzero),
                 "nonzero_before_substitution": len(components) - len(dead_weight)}
+    if not components:  # "every component is 0" of no component says nothing
+        return Evidence(kind="symbolic", verdict="inconclusive",
+                        summary=f"No component of ∂L/∂θ_F to reduce on {what}: the check is vacuous.",
+                        setting=setting, measured=measured, derivation=derivation)
     if nonzero:
         c = nonzero[0]
         return Evidence(kind="symbolic", verdict="refuted" if c.counterexample else "inconclusive",
@@ -234,6 +238,9 @@ def _planted_evidence(cases: list[PlantedDead], control: bool, setting: dict) ->
     every case is 0 exactly and 0.0 in float64, refuted at the first non-zero one. A control
     (hypothesis violated) is refuted when every case shows a non-zero component, and
     inconclusive when some violation went unseen."""
+    if not cases:
+        return Evidence(kind="symbolic", verdict="inconclusive", setting={**setting, "control": control},
+                        summary="No planted case to check: the check is vacuous.", measured={"cases": 0})
     rows, hits, hit_cases = [], [], []
     for case in cases:
         exact, flt = _case_gradients(case)

@@ -14,7 +14,9 @@ polynomial), and
 
 - every component reduces to 0 → **proved**: the identity holds for every point of M, every loss,
   every data set and every activation with the stated sharing; the reduced components are
-  returned so a reader can see it;
+  returned so a reader can see it; a quantity with no component at all (a partition without a
+  block of two units, a manifold without a normal direction) proves nothing and is
+  **inconclusive**, never proved;
 - some component does not reduce → the generic functions are replaced by concrete activations of
   the registry (distinct functions by distinct activations), ℓ by the squared error, and M, x, y by
   random rationals; a point where the component is non-zero (30 digits) is a **counterexample**.
@@ -77,7 +79,14 @@ class Proof:
         return [r for r in self.reductions if r.expr != 0]
 
     @property
+    def vacuous(self) -> bool:
+        """No component to reduce: "every component is 0" would hold of nothing."""
+        return not self.reductions
+
+    @property
     def verdict(self) -> str:
+        if self.vacuous:
+            return "inconclusive"
         if not self.nonzero:
             return "proved"
         return "refuted" if self.counterexample else "inconclusive"
@@ -183,7 +192,13 @@ def prove(G: nx.DiGraph, manifold: AffineManifold, quantity: Quantity, *, n_samp
     """Substitute θ = θ0 + Σ c_k t_k (symbolic c_k; the weights themselves on the whole space) and
     symbolic data into ``quantity``, apply the hypothesis ``given(G, θ, X)`` (substitutions such as
     f'_u(z_u(x_i)) ↦ 0) to every component, reduce every component canonically; if one does not
-    reduce to 0, look for a concrete point where it is non-zero (``counterexample``)."""
+    reduce to 0, look for a concrete point where it is non-zero (``counterexample``). A quantity with
+    no component gives a vacuous, inconclusive proof (``Proof.vacuous``)."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer (got {n_samples!r}): a statement over "
+                         "no sample is vacuous")
+    if not isinstance(manifold, AffineManifold):
+        raise TypeError(f"manifold must be a theory.manifolds.AffineManifold, not {type(manifold).__name__}")
     theta, cs = manifold.parametrize()
     X, Y = net.input_symbols(G, n_samples), net.target_symbols(G, n_samples)
     exprs = quantity(G, theta, X, Y, loss)

@@ -173,10 +173,23 @@ def _summed_edges(G: nx.DiGraph, a: str, summed: Sequence[str], direction: str) 
     return [e for e in pairs if G.has_edge(*e)]
 
 
+def check_partition(G: nx.DiGraph, P: Partition) -> None:
+    """TypeError unless P is a ``Partition``; ValueError unless its blocks cover exactly G's nodes."""
+    if not isinstance(P, Partition):
+        raise TypeError(f"expected a theory.partition.Partition (see partition.partition), not "
+                        f"{type(P).__name__}")
+    extra, missing = set(P.block_of) - set(G), set(G) - set(P.block_of)
+    if extra or missing:
+        what = (f"names {sorted(extra)[0]!r}, which is not a node of the network" if extra else
+                f"does not cover node {sorted(missing)[0]!r}")
+        raise ValueError(f"the partition {what}; build it with partition.partition(G, blocks)")
+
+
 def _equitable_rows(G: nx.DiGraph, P: Partition, direction: str
                     ) -> list[tuple[str, dict[Edge, int], sp.Expr]]:
     """For every block pair i ≠ j and consecutive members a, a' of the block whose weights are
     compared (receivers for 'in', senders for 'out'): Σ(summed side) w − Σ w = 0."""
+    check_partition(G, P)
     combos = []
     for i, Si in enumerate(P.blocks):
         for j, Sj in enumerate(P.blocks):
@@ -217,6 +230,7 @@ def equitable(G: nx.DiGraph, P: Partition) -> AffineManifold:
 def block_constant(G: nx.DiGraph, P: Partition) -> AffineManifold:
     """The linear space of block-constant weights: w(u, v) = w(u', v') whenever s(u) = s(u') and
     s(v) = s(v'). One free value per connected block pair."""
+    check_partition(G, P)
     combos = []
     for edges in block_pairs(G, P).values():
         combos += [(f"{_w(e)} = {_w(edges[0])}", {e: 1, edges[0]: -1}, sp.Integer(0))
@@ -238,6 +252,27 @@ def clone_manifold(G: nx.DiGraph, P: Partition, w: Mapping[Edge, sp.Expr]) -> Af
 
 
 def frozen(G: nx.DiGraph, units: Iterable[str], values: Mapping[Edge, sp.Expr]) -> AffineManifold:
-    """M_F = {θ : θ_F = c}, θ_F the incoming weights and bias of the given units, c = ``values``."""
+    """M_F = {θ : θ_F = c}, θ_F the incoming weights and bias of the given units, c = ``values``.
+
+    The units must be hidden or output units of G (at least one; an input or the bias node has no
+    incoming weights, so "frozen" would constrain nothing and every statement on M_F would hold of the
+    whole space), and ``values`` must give every weight of θ_F; ValueError naming the unit or weight."""
+    if isinstance(units, str):
+        raise TypeError(f"units must be a collection of unit names, not the string {units!r} "
+                        f"(write [{units!r}])")
+    units = list(units)
+    if not units:
+        raise ValueError("frozen needs at least one unit: M_F of no unit is the whole space")
+    for u in units:
+        if u not in G:
+            raise ValueError(f"frozen unit {u!r} is not a node of the network (units: "
+                             f"{', '.join(net.units(G))})")
+        if G.nodes[u]["kind"] not in ("hidden", "output"):
+            raise ValueError(f"frozen unit {u!r} is an {G.nodes[u]['kind']} node, which has no incoming "
+                             f"weights (units: {', '.join(net.units(G))})")
+    missing = [e for u in units for e in net.incoming(G, u) if e not in values]
+    if missing:
+        raise ValueError(f"values has no weight for {_w(missing[0])} (θ_F is every edge into the frozen "
+                         f"units: {', '.join(_w(e) for u in units for e in net.incoming(G, u))})")
     combos = [(f"{_w(e)} = {values[e]}", {e: 1}, values[e]) for u in units for e in net.incoming(G, u)]
     return from_constraints("frozen", G, combos)
