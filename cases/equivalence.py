@@ -238,6 +238,9 @@ def coarsest_equitable_partition(network: Layered, tol: float = TOL, *, directio
     >>> coarsest_equitable_partition(Layered([W1, W2]))[0].layer_labels(1).tolist()
     [0, 0, 1]
     """
+    if not isinstance(network, Layered):
+        raise TypeError(f"network must be a theory.net.Layered (numerics.models.to_layered converts an MLP), "
+                        f"not {type(network).__name__}")
     Ws, bs = network.weights, network.biases
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r} (accepted: {', '.join(DIRECTIONS)})")

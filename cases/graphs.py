@@ -28,6 +28,10 @@ def cosine_similarity(H: np.ndarray) -> np.ndarray:
     """Cosine similarity of the columns of H (samples × units), each scaled to unit norm: one
     matmul. A zero column (a unit silent on every sample) has similarity 0 with every unit."""
     H = np.asarray(H, dtype=np.float64)
+    if H.ndim != 2:
+        raise ValueError(f"H has shape {H.shape}; expected (samples, units)")
+    if not np.isfinite(H).all():
+        raise ValueError("H contains NaN or inf: a unit with a non-finite activation has no cosine")
     norm = np.linalg.norm(H, axis=0)
     Hn = np.divide(H, norm, out=np.zeros_like(H), where=norm > 0)
     return Hn.T @ Hn
@@ -35,8 +39,19 @@ def cosine_similarity(H: np.ndarray) -> np.ndarray:
 
 def weight_distance(W: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     """Relative distance of incoming weight vectors θ_v = (W[v, :], b[v]):
-    ‖θ_u − θ_v‖ / max(‖θ_u‖, ‖θ_v‖) (0 for two zero vectors), from one Gram matmul."""
-    theta = np.column_stack([W, b]) if b is not None else np.asarray(W, dtype=np.float64)
+    ‖θ_u − θ_v‖ / max(‖θ_u‖, ‖θ_v‖) (0 for two zero vectors), from one Gram matmul. W is
+    (units, inputs) and b (units,); a NaN or inf entry is a ValueError (a NaN unit would otherwise be
+    at distance 0 from every unit)."""
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim != 2:
+        raise ValueError(f"W has shape {W.shape}; expected (units, inputs)")
+    if b is not None:
+        b = np.asarray(b, dtype=np.float64)
+        if b.shape != (W.shape[0],):
+            raise ValueError(f"b has shape {b.shape}; expected ({W.shape[0]},), one bias per row of W")
+    theta = np.column_stack([W, b]) if b is not None else W
+    if not np.isfinite(theta).all():
+        raise ValueError(f"{'W' if not np.isfinite(W).all() else 'b'} contains NaN or inf")
     gram = theta @ theta.T
     sq = np.diag(gram)
     dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * gram, 0.0))

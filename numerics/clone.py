@@ -129,7 +129,7 @@ def expand(widths: Sequence[int], factor: int, layout: str = "blocked") -> Parti
     hidden unit is cloned ``factor`` times. ``blocked``: clones adjacent (u, u, v, v, …); ``tiled``: the
     base layer repeated (u, v, …, u, v, …) — the same network, its clones at other positions of every
     matrix (which can matter for rounding: kernels treat columns differently)."""
-    if not isinstance(factor, int) or factor < 1:
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
         raise ValueError(f"expansion factor must be a positive integer (got {factor!r})")
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r} (accepted: {', '.join(LAYOUTS)})")
@@ -162,6 +162,8 @@ def from_blocks(widths: Sequence[int], blocks: Sequence[Sequence[Sequence[int]]]
 def lambda_split(P: Partition, lam: float) -> list[torch.Tensor]:
     """Outgoing fractions λ for the first clone of every block, (1 − λ)/(|S| − 1) for the others
     (1 for singletons): forward-exact, incoming-equitable, not outgoing-equitable unless λ = 1/|S|."""
+    if not np.isfinite(lam):
+        raise ValueError(f"lam must be a finite number (got {lam})")
     out = []
     for i, a in enumerate(assignments(P)):
         n = block_sizes(P, i).double()[a]
@@ -249,6 +251,12 @@ def clone(model: Model, cloning: int | Partition = 2, split: Sequence[torch.Tens
     the wide network's dropout probability (default the base's). The base is not modified.
     """
     _supported(model)
+    if not isinstance(cloning, (int, Partition)) or isinstance(cloning, bool):
+        raise TypeError(f"cloning must be an expansion factor (int) or a Partition (expand, from_sizes, "
+                        f"from_blocks), not {type(cloning).__name__}")
+    bad = next((n for n, p in model.named_parameters() if not torch.isfinite(p).all()), None)
+    if bad is not None:
+        raise ValueError(f"the model's {bad} contains NaN or inf; a clone of it would compute NaN")
     full = widths(model)
     P = expand(full, cloning) if isinstance(cloning, int) else cloning
     _check(P, full)
@@ -298,6 +306,8 @@ def _check_split(P: Partition, split: Sequence[torch.Tensor]) -> None:
 @torch.no_grad()
 def forward_gap(base: Model, wide: Model, X: torch.Tensor) -> float:
     """max |wide(x) − base(x)| over X, both in eval mode (no dropout, BatchNorm running statistics)."""
+    if not isinstance(X, torch.Tensor) or X.shape[0] == 0 or not torch.isfinite(X).all():
+        raise ValueError("X must be a non-empty tensor of finite values (a NaN input makes every gap NaN)")
     modes = base.training, wide.training
     out = float((wide.eval()(X) - base.eval()(X)).abs().max())
     base.train(modes[0])

@@ -16,6 +16,7 @@ each registry state entry).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -42,7 +43,11 @@ class TorchUpdate:
 
     def __init__(self, name: str, params, hp: dict[str, float] | None = None, generator=None):
         self.spec = updates.get(name)
-        self.hp = {**self.spec.defaults, **(hp or {})}
+        self.hp = self.spec.hyperparameters(hp)
+        bad = next((k for k, v in self.hp.items() if not _finite_number(v)), None)
+        if bad is not None:
+            raise ValueError(f"hyper-parameter {bad!r} of {name!r} must be a finite number "
+                             f"(got {self.hp[bad]!r})")
         self.params = [p for p in params if p.requires_grad]
         self.generator = generator
         self.t = 0
@@ -63,6 +68,33 @@ class TorchUpdate:
                 g.add_(torch.randn(g.shape, generator=self.generator, dtype=g.dtype, device=g.device)
                        * (sigma * norm))
         self.opt.step()
+
+
+def _finite_number(v: object) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_data(model: object, X: object, y: object, steps: object) -> None:
+    """What ``train`` needs, each failure a one-line TypeError/ValueError naming the argument."""
+    if not (isinstance(model, torch.nn.Module) and callable(getattr(model, "trace", None))):
+        raise TypeError(f"model must be a numerics.models MLP or CNN (a module with .trace), not "
+                        f"{type(model).__name__}")
+    for name, t in (("X", X), ("y", y)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, not {type(t).__name__}")
+    if X.dim() < 2:
+        raise ValueError(f"X has shape {tuple(X.shape)}; expected (samples, features...)")
+    if X.shape[0] == 0:
+        raise ValueError("train needs a non-empty data set (X has 0 samples)")
+    if y.dim() == 0 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y has shape {tuple(y.shape)}, X has {X.shape[0]} samples; give one target per "
+                         "sample")
+    if not torch.isfinite(X).all():
+        raise ValueError("X contains NaN or inf")
+    if y.is_floating_point() and not torch.isfinite(y).all():
+        raise ValueError("y contains NaN or inf")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer (got {steps!r})")
 
 
 @dataclass
@@ -89,11 +121,10 @@ def train(model: MLP, X: torch.Tensor, y: torch.Tensor, steps: int, optimizer: s
     """Train ``model`` in place for ``steps`` updates on (X, y); returns the loss history.
 
     The model runs in training mode (dropout, batch statistics) and is left in the mode it came in.
+    A loss that is NaN or infinite stops training with a FloatingPointError naming the step (the
+    update of that step is not taken): a diverged run is never reported as a trained one.
     """
-    if X.shape[0] == 0:
-        raise ValueError("train needs a non-empty data set")
-    if not torch.isfinite(X).all():
-        raise ValueError("train: the inputs contain NaN or inf")
+    _check_data(model, X, y, steps)
     generator = torch.Generator().manual_seed(seed)
     update = TorchUpdate(optimizer, model.parameters(), hp, generator=generator)
     history, was_training = History(), model.training
@@ -105,9 +136,14 @@ def train(model: MLP, X: torch.Tensor, y: torch.Tensor, steps: int, optimizer: s
         update.zero_grad()
         trace = model.trace(X[idx])
         loss = loss_fn(trace.out, y[idx])
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            model.train(was_training)
+            raise FloatingPointError(f"train: the loss is {value} at step {t} of {steps} ({optimizer}, "
+                                     f"{update.hp}); lower the learning rate or check the data")
         loss.backward()
         update.step()
-        history.loss.append(float(loss.detach()))
+        history.loss.append(value)
         if on_step is not None:
             on_step(t, trace, idx)
         if t % 50 == 0:

@@ -52,7 +52,8 @@ def test_every_map_is_its_torch_optimizer(name, seed, steps, max_norm):
 
 @pytest.mark.parametrize("name", DETERMINISTIC)
 def test_each_map_matches_torch_over_several_steps(name):
-    torch_theta, map_theta = _torch_and_map(name, seed=1, steps=5, hp={"max_norm": 0.5})
+    hp = {"max_norm": 0.5} if name == "clip" else None  # a name the optimizer lacks is refused
+    torch_theta, map_theta = _torch_and_map(name, seed=1, steps=5, hp=hp)
     np.testing.assert_allclose(map_theta, torch_theta, rtol=1e-13, atol=1e-14)
 
 

@@ -19,6 +19,7 @@ modules convert to and from it in ``numerics.models``.
 
 from __future__ import annotations
 
+import numbers
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -86,9 +87,16 @@ def random_dag(n_inputs: int, n_hidden: int, n_outputs: int, p: float = 0.5, see
     input/hidden unit with probability p (at least one), each output fed by the hidden units with
     probability p (at least one), every hidden unit feeding something; skip connections appear
     naturally."""
+    counts = {"n_inputs": n_inputs, "n_hidden": n_hidden, "n_outputs": n_outputs}
+    bad = next((k for k, v in counts.items()
+                if isinstance(v, bool) or not isinstance(v, numbers.Integral)), None)
+    if bad:
+        raise TypeError(f"{bad} must be an integer (got {counts[bad]!r})")
     if min(n_inputs, n_outputs) < 1 or n_hidden < 0 or not 0 < p <= 1:
-        raise ValueError("random_dag needs n_inputs >= 1, n_outputs >= 1, n_hidden >= 0, 0 < p <= 1")
+        raise ValueError("random_dag needs n_inputs >= 1, n_outputs >= 1, n_hidden >= 0, 0 < p <= 1 "
+                         f"(got {n_inputs}, {n_outputs}, {n_hidden}, p={p})")
     _check_activation(activation)
+    _check_activation(output_activation)
     rng = random.Random(seed)
     G = nx.DiGraph(spec=f"dag({n_inputs},{n_hidden},{n_outputs},p={p},seed={seed})")
     earlier = [f"x{i}" for i in range(n_inputs)]

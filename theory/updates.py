@@ -20,7 +20,7 @@ runs the real torch optimizers so the numeric checks compare the two.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,14 +58,27 @@ class Optimizer:
     torch_name: str = "SGD"
     torch_kwargs: Callable[[dict[str, float]], dict[str, Any]] = field(default=lambda hp: {"lr": hp["lr"]})
 
+    def hyperparameters(self, hp: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The defaults overridden by ``hp``; a name the optimizer does not have (a misspelt ``lrr``)
+        is a ValueError naming the accepted ones, never silently ignored."""
+        if hp is None:
+            return dict(self.defaults)
+        if not isinstance(hp, Mapping):
+            raise TypeError(f"hp must be a mapping of hyper-parameter names to values, not "
+                            f"{type(hp).__name__}")
+        unknown = sorted(set(hp) - set(self.defaults), key=str)
+        if unknown:
+            raise ValueError(f"unknown hyper-parameter {unknown[0]!r} for optimizer {self.name!r} "
+                             f"(accepted: {', '.join(self.defaults)})")
+        return {**self.defaults, **hp}
+
     def init_state(self, theta: Array) -> State:
         return {k: np.zeros_like(theta) for k in self.state_keys}
 
     def step(self, theta: Array, g: Array, state: State, t: int, hp: dict[str, Any] | None = None,
              noise: Array | None = None) -> tuple[Array, State]:
         """One update at step ``t`` (1-based, as torch counts for bias correction)."""
-        params = {**self.defaults, **(hp or {})}
-        return self.update(theta, g, dict(state), t, params, noise)
+        return self.update(theta, g, dict(state), t, self.hyperparameters(hp), noise)
 
 
 def _sgd(theta, g, state, t, hp, noise):
