@@ -20,11 +20,15 @@ A check is a plain function ``(Config) -> Evidence`` registered with the claim r
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
+import signal
+import stat
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -230,21 +234,147 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+# ---- writing outputs -------------------------------------------------------------------------------
+#
+# A report or JSON file is written to a temporary file beside it and renamed over it, so a reader never
+# sees a half-written file; the pair (report, JSON) of one run is renamed together, with Ctrl-C held
+# back between the renames, so a reader never sees a new report beside an old JSON. Two kinds of
+# existing targets are not files to replace: a character device (``/dev/null``, a terminal) and a FIFO
+# (``--json >(jq .)``) are written through, opened and written like any stream (a rename would replace
+# the device node or the pipe with a regular file). A symbolic link is followed: the file it points at
+# is replaced (created if the link dangles) and the link stays. Anything else that exists and is not a
+# regular file (a directory, a socket, a block device) is refused.
+
+def _stat(path: Path) -> os.stat_result | None:
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report should read like any file
-        os.replace(tmp, path)
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _is_stream(path: Path) -> bool:
+    st = _stat(path)
+    return st is not None and (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode))
+
+
+def _temporary_name(name: str) -> str:
+    """The prefix of a target's temporary file: short whatever the target's name, so a name that fits
+    the file system still fits once the temporary suffix is added."""
+    return f".{name[:40]}."
+
+
+def check_output(path: str | os.PathLike) -> Path:
+    """Validate an output path before any work is done (ValueError, one line, naming the problem):
+    not empty, not a directory, an existing target a regular file, a character device or a FIFO, and
+    otherwise a file that can be created: its first existing ancestor a directory in which a file can
+    be created, every missing name within the file system's limit. Returns the path to write: symbolic
+    links resolved for a file (the link's target is what gets replaced), the path itself for a stream.
+    """
+    text = os.fspath(path)
+    if not text:
+        raise ValueError("the path is empty; give a file path")
+    if text.endswith(("/", os.sep)):
+        raise ValueError(f"{text!r} names a directory; give a file path")
+    p = Path(text)
+    try:
+        st = _stat(p)
+    except OSError as exc:  # a path through a regular file, a name too long, a symlink loop, …
+        if exc.errno == errno.ENOTDIR:
+            blocker = next(a for a in reversed(p.parents) if a.exists() and not a.is_dir())
+            raise ValueError(f"{text!r}: {blocker} is not a directory") from None
+        if exc.errno == errno.ENAMETOOLONG:
+            longest = max(p.parts, key=lambda n: len(os.fsencode(n)))
+            raise ValueError(f"{text!r}: the name {longest[:20]}… has {len(os.fsencode(longest))} bytes; "
+                             "this file system allows fewer") from None
+        raise ValueError(f"{text!r}: {exc.strerror}") from None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise ValueError(f"{text!r} is a directory; give a file path")
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+            if not os.access(p, os.W_OK):
+                raise ValueError(f"{text!r} is not writable")
+            return p  # written through (module comment above)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{text!r} exists and is neither a regular file, a character device nor a FIFO")
+    target = Path(os.path.realpath(p))
+    missing = [target.name]
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        missing.append(ancestor.name)
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"{text!r}: {ancestor} is not a directory")
+    limit = os.pathconf(ancestor, "PC_NAME_MAX")
+    long = next((n for n in missing if len(os.fsencode(n)) > limit), None)
+    if long is not None:
+        raise ValueError(f"{text!r}: the name {long[:20]}… has {len(os.fsencode(long))} bytes; this file "
+                         f"system allows {limit}")
+    try:  # the one sure test that a file can be created there (read-only mounts, /proc, permissions)
+        fd, probe = tempfile.mkstemp(dir=ancestor, prefix=".verify-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"{text!r}: cannot create a file in {ancestor} ({exc.strerror})") from None
+    return target
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back until the block is done, then raise it as ``KeyboardInterrupt(WRITTEN)``
+    (the block's work is complete): the renames of one pair are all done or none (the main thread only;
+    elsewhere the block runs as it is)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt(WRITTEN)
+
+
+WRITTEN = "interrupted after the files were written"
+
+
+def write_together(items: Sequence[tuple[str | os.PathLike, str]]) -> None:
+    """Write every (path, text) so that no reader sees a half-written file or a mix of old and new
+    files: each file's text goes to a temporary file beside it first, then all are renamed with Ctrl-C
+    held back; streams (character devices, FIFOs) are written last. Symbolic links are followed (module
+    comment above). On any error, or Ctrl-C before the renames, the temporary files are removed and
+    the old files are left as they were."""
+    files, streams, temps = [], [], []
+    for path, text in items:
+        (streams if _is_stream(Path(path)) else files).append((Path(path), text))
+    try:
+        for path, text in files:
+            target = Path(os.path.realpath(path))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=_temporary_name(target.name), suffix=".tmp")
+            temps.append((tmp, target))
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report should read like any file
+        with _interrupts_held():
+            for tmp, target in temps:
+                os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp, _ in temps:
+            Path(tmp).unlink(missing_ok=True)
         raise
+    for path, text in streams:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written
+    (``write_together`` of one file)."""
+    write_together([(path, text)])
 
 
 def dump_json(evidence: Sequence[Evidence]) -> str:

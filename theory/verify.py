@@ -6,14 +6,19 @@ list. ``--from-json PATH`` rebuilds the report from such a list without running 
 
 Exit status: 0 when every check returned a verdict (refuted is a verdict); 1 when a check failed
 with an error (the others still run and are reported); 2 on bad input (one line on stderr, nothing
-written).
+written; every argument, output paths included, is checked before any check runs); 130 on Ctrl-C
+(one line; the report and JSON are written together or not at all: ``theory.evidence.write_together``,
+which also says how devices, FIFOs and symbolic links are written).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
+import os
+import stat
 import sys
 import textwrap
 import time
@@ -23,7 +28,16 @@ from pathlib import Path
 import checks
 from theory import claims, threads
 from theory.claims import CLAIMS, FAMILIES, Claim, family_claims
-from theory.evidence import Config, Evidence, dump_json, load_json, write_atomic
+from theory.evidence import (
+    WRITTEN,
+    Config,
+    Evidence,
+    check_output,
+    dump_json,
+    load_json,
+    write_atomic,
+    write_together,
+)
 
 
 class UsageError(Exception):
@@ -87,15 +101,36 @@ def _families(requested: list[str]) -> tuple[list[str], list[str]]:
     return chosen, []
 
 
+SEED_MAX = 2**32 - 1  # every seed a check derives (seed + k, 1000·seed + k) stays valid for numpy and torch
+
+
+def _seed(seed: int) -> int:
+    if not 0 <= seed <= SEED_MAX:
+        raise UsageError(f"--seed {seed} is out of range (accepted: integers 0..{SEED_MAX})")
+    return seed
+
+
 def _writable(path: str | None, what: str) -> Path | None:
+    """The output path of ``--what``, validated completely before anything runs (``check_output``)."""
     if path is None:
         return None
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"--{what} {path!r} is a directory; give a file path")
-    if p.parent.exists() and not p.parent.is_dir():
-        raise UsageError(f"--{what} {path!r}: {p.parent} is not a directory")
-    return p
+    try:
+        return check_output(path)
+    except ValueError as exc:
+        raise UsageError(f"--{what} {exc}") from None
+
+
+def _distinct(**paths: Path | None) -> None:
+    """Two options naming one file would overwrite each other (character devices such as /dev/null
+    excepted: writing twice to them is harmless)."""
+    seen: dict[str, str] = {}
+    for what, path in paths.items():
+        if path is None or (path.exists() and stat.S_ISCHR(path.stat().st_mode)):
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise UsageError(f"--{seen[key]} and --{what} name the same file {str(path)!r}; give two paths")
+        seen[key] = what
 
 
 def _device(name: str) -> str:
@@ -154,6 +189,9 @@ def _rebuild(args: argparse.Namespace) -> int:
         source = Path(args.from_json)
         if not source.is_file():
             raise UsageError(f"--from-json {args.from_json!r} is not a readable file")
+        html_path = _writable(args.html if args.html is not None else f"reports/out/{source.stem}.html",
+                              "html")
+        _distinct(**{"from-json": source, "html": html_path})
         try:
             evidence = load_json(source.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
@@ -162,7 +200,6 @@ def _rebuild(args: argparse.Namespace) -> int:
         if unknown:
             raise UsageError(f"--from-json {args.from_json!r}: unknown claim {unknown[0]!r} "
                              f"(accepted: {', '.join(CLAIMS)})")
-        html_path = _writable(args.html or f"reports/out/{source.stem}.html", "html")
     except UsageError as exc:
         print(f"verify: error: {exc}", file=sys.stderr)
         return 2
@@ -171,14 +208,46 @@ def _rebuild(args: argparse.Namespace) -> int:
     ids = {e.claim for e in evidence}
     claims = [c for c in CLAIMS.values() if c.id in ids]
     families = list(dict.fromkeys(c.family for c in claims))
-    print(verdict_table(evidence, []))
     write_atomic(html_path, render(evidence, claims, f"Loss-of-plasticity verifier: {', '.join(families)}",
                                    f"rebuilt from {source.name} ({len(evidence)} records)"))
-    print(f"\nreport: {html_path}")
+    _say(verdict_table(evidence, []))
+    _say(f"\nreport: {args.html if args.html is not None else html_path}")
     return 0
 
 
+def _say(text: str) -> None:
+    """Print to stdout; once the reader has gone (``| head -1``: a broken pipe) stdout is sent to
+    /dev/null and nothing else is lost: the files are written before anything is printed."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _tolerant_streams() -> None:
+    """A terminal or pipe that cannot encode a character (PYTHONIOENCODING=ascii, LC_ALL=C) gets it
+    as an escape (α → \\u03b1) instead of a UnicodeEncodeError; files are always UTF-8."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command line (module docstring). Ctrl-C: one line on stderr, exit status 130, and the
+    report and JSON either both written or both left as they were (``write_together``)."""
+    _tolerant_streams()
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as exc:
+        done = exc.args == (WRITTEN,)
+        print(f"verify: interrupted; {'the report and JSON were written' if done else 'nothing written'}",
+              file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     threads.configure()  # before the families import torch
     try:
         args = _parser().parse_args(argv)
@@ -186,8 +255,10 @@ def main(argv: list[str] | None = None) -> int:
             return _rebuild(args)
         families, skipped = _families(args.families)
         json_path = _writable(args.json, "json")
-        html_path = _writable(args.html or f"reports/out/verify-{'-'.join(families)}.html", "html")
-        config = Config(seed=args.seed, quick=args.quick, device=_device(args.device),
+        html_path = _writable(args.html if args.html is not None else
+                              f"reports/out/verify-{'-'.join(families)}.html", "html")
+        _distinct(json=json_path, html=html_path)
+        config = Config(seed=_seed(args.seed), quick=args.quick, device=_device(args.device),
                         progress=not args.no_progress)
     except UsageError as exc:
         print(f"verify: error: {exc}", file=sys.stderr)
@@ -195,20 +266,23 @@ def main(argv: list[str] | None = None) -> int:
 
     claims = [c for f in families for c in family_claims(f)]
     evidence, errors = run_claims(claims, config)
-    print(verdict_table(evidence, errors))
-    if skipped:
-        print(f"\nnot implemented yet (no verdict): {', '.join(skipped)}")
 
     from reports.render import render
 
     title = f"Loss-of-plasticity verifier: {', '.join(families)}"
     run = (f"seed {config.seed} · {'quick sizes' if config.quick else 'full sizes'} · "
            f"device {config.device}")
-    write_atomic(html_path, render(evidence, claims, title, run, errors))
-    print(f"\nreport: {html_path}")
+    outputs = [(html_path, render(evidence, claims, title, run, errors))]
     if json_path is not None:
-        write_atomic(json_path, dump_json(evidence))
-        print(f"evidence: {json_path}")
+        outputs.append((json_path, dump_json(evidence)))
+    write_together(outputs)  # before printing: a closed pipe or a narrow terminal loses nothing
+
+    _say(verdict_table(evidence, errors))
+    if skipped:
+        _say(f"\nnot implemented yet (no verdict): {', '.join(skipped)}")
+    _say(f"\nreport: {args.html if args.html is not None else html_path}")
+    if json_path is not None:
+        _say(f"evidence: {args.json}")
     return 1 if errors else 0
 
 
