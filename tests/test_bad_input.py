@@ -1,0 +1,134 @@
+"""Library functions that take user data refuse bad data with a one-line TypeError/ValueError naming the
+argument, and never answer quietly: a vacuous statement is inconclusive, a NaN unit is not everyone's
+clone, a diverged training run stops, a misspelt hyper-parameter is refused."""
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+from torch import nn
+
+from cases import equivalence, graphs
+from numerics import clone as C
+from numerics import models, train
+from theory import invariance, manifolds, net
+from theory.partition import partition
+
+G = net.mlp("2-2-1", activation="generic", output_activation="generic")
+ONES = {e: sp.Integer(1) for e in G.edges}
+X = torch.randn(16, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+Y = torch.arange(16) % 2
+
+
+def _mlp():
+    return models.seeded([3, 4, 2])
+
+
+def _nan_model():
+    m = _mlp()
+    with torch.no_grad():
+        m.linears[0].weight[0, 0] = math.nan
+    return m
+
+
+def _mse(a, b):
+    return ((a - b) ** 2).mean()
+
+
+@pytest.mark.parametrize("call, error, message", [
+    # a frozen manifold that would constrain nothing, or cannot be built
+    (lambda: manifolds.frozen(G, ["nope"], ONES), ValueError, "frozen unit 'nope' is not a node"),
+    (lambda: manifolds.frozen(G, ["x0"], ONES), ValueError, "is an input node, which has no incoming"),
+    (lambda: manifolds.frozen(G, ["1"], ONES), ValueError, "is an bias node"),
+    (lambda: manifolds.frozen(G, [], ONES), ValueError, "at least one unit"),
+    (lambda: manifolds.frozen(G, "h1.0", ONES), TypeError, "write ['h1.0']"),
+    (lambda: manifolds.frozen(G, ["h1.0"], {}), ValueError, "values has no weight for w(1,h1.0)"),
+    (lambda: manifolds.incoming_equitable(G, [["h1.0", "h1.1"]]), TypeError, "expected a theory.partition"),
+    (lambda: manifolds.block_constant(G, partition(net.mlp("2-3-1"), [])), ValueError, "names 'h1.2'"),
+    (lambda: invariance.prove(G, manifolds.frozen(G, ["h1.0"], ONES), lambda *a: {}, n_samples=0),
+     ValueError, "n_samples must be a positive integer"),
+    (lambda: invariance.prove(G, "whole space", lambda *a: {}), TypeError, "AffineManifold"),
+    (lambda: net.random_dag(2, 2.5, 1), TypeError, "n_hidden must be an integer"),
+    (lambda: net.random_dag(2, 2, 1, output_activation="bogus"), ValueError, "unknown activation 'bogus'"),
+    # training
+    (lambda: train.train(_mlp(), X, Y, steps=-3), ValueError, "steps must be a non-negative integer"),
+    (lambda: train.train(_mlp(), X, Y, steps=2.5), ValueError, "steps must be a non-negative integer"),
+    (lambda: train.train(_mlp(), X, Y, 2, hp={"lrr": 0.1}), ValueError,
+     "unknown hyper-parameter 'lrr' for optimizer 'adam' (accepted: lr, beta1, beta2, eps)"),
+    (lambda: train.train(_mlp(), X, Y, 2, hp={"lr": math.nan}), ValueError,
+     "'lr' of 'adam' must be a finite"),
+    (lambda: train.TorchUpdate("sgd", _mlp().parameters(), {"momentum": 0.9}), ValueError,
+     "unknown hyper-parameter 'momentum' for optimizer 'sgd' (accepted: lr)"),
+    (lambda: train.train(nn.Sequential(nn.Linear(3, 2)).double(), X, Y, 2), TypeError,
+     "model must be a numerics.models MLP or CNN"),
+    (lambda: train.train(_mlp(), X.numpy(), Y, 2), TypeError, "X must be a torch.Tensor"),
+    (lambda: train.train(_mlp(), X[:, 0], Y, 2), ValueError, "X has shape (16,)"),
+    (lambda: train.train(_mlp(), X, Y[:5], 2), ValueError, "y has shape (5,), X has 16 samples"),
+    (lambda: train.train(_mlp(), X, torch.full((16, 2), math.nan, dtype=torch.float64), 2, loss_fn=_mse),
+     ValueError, "y contains NaN"),
+    (lambda: train.train(_mlp(), X.new_zeros(0, 3), Y[:0], 2), ValueError, "non-empty data set"),
+    # equivalence graphs
+    (lambda: graphs.weight_distance(np.array([[math.nan, 1.0], [1.0, 2.0]])), ValueError, "W contains NaN"),
+    (lambda: graphs.weight_distance(np.ones((2, 2)), np.array([0.0, math.inf])), ValueError,
+     "b contains NaN"),
+    (lambda: graphs.weight_distance(np.ones(3)), ValueError, "W has shape (3,)"),
+    (lambda: graphs.weight_distance(np.ones((3, 2)), np.ones(2)), ValueError, "b has shape (2,)"),
+    (lambda: graphs.cosine_similarity(np.array([[math.nan, 1.0], [1.0, 1.0]])), ValueError, "H contains NaN"),
+    (lambda: equivalence.coarsest_equitable_partition([np.ones((2, 1)), np.ones((1, 2))]), TypeError,
+     "network must be a theory.net.Layered"),
+    # clones
+    (lambda: C.clone(_mlp(), 2.5), TypeError, "cloning must be an expansion factor"),
+    (lambda: C.clone(_mlp(), "two"), TypeError, "cloning must be an expansion factor"),
+    (lambda: C.clone(_mlp(), True), TypeError, "cloning must be an expansion factor"),
+    (lambda: C.clone(_nan_model(), 2), ValueError, "linears.0.weight contains NaN"),
+    (lambda: C.lambda_split(C.expand([3, 4, 2], 2), math.nan), ValueError, "lam must be a finite number"),
+    (lambda: C.forward_gap(_mlp(), C.clone(_mlp(), 2), torch.full((4, 3), math.nan, dtype=torch.float64)),
+     ValueError, "finite values"),
+])
+def test_bad_input_is_a_one_line_error_naming_the_argument(call, error, message):
+    with pytest.raises(error) as info:
+        call()
+    assert type(info.value) is error and message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_diverging_run_stops_with_the_step_and_the_loss():
+    model = _mlp().eval()
+    target = torch.ones(16, 2, dtype=torch.float64)
+    with pytest.raises(FloatingPointError, match=r"the loss is (nan|inf) at step \d+ of 50 \(sgd"):
+        train.train(model, X, target, 50, "sgd", {"lr": 1e30}, loss_fn=_mse)
+    assert not model.training  # left in the mode it came in
+
+
+def test_zero_steps_is_an_empty_history_not_an_error():
+    assert train.train(_mlp(), X, Y, 0).loss == []
+
+
+# ---- a vacuous statement is never proved ---------------------------------------------------------------
+
+def test_a_quantity_with_no_component_is_inconclusive_not_proved():
+    trivial = partition(G, [])
+    M = manifolds.equitable(G, trivial)
+    for quantity in (invariance.forward_differences(trivial), invariance.backward_differences(trivial),
+                     invariance.normal_gradient(M)):
+        proof = invariance.prove(G, M, quantity)
+        assert proof.vacuous and proof.reductions == [] and proof.verdict == "inconclusive"
+
+
+def test_one_component_that_reduces_is_proved():
+    """The other side of the vacuity guard: a single reducing component is a proof."""
+    M = manifolds.frozen(G, ["h1.0"], ONES)
+    proof = invariance.prove(G, M, lambda G, w, X, Y, loss: {"w − w": w[("x0", "h1.0")] - 1})
+    assert not proof.vacuous and proof.verdict == "proved"
+
+
+def test_the_verdict_rules_of_the_checks_refuse_an_empty_case_list():
+    import checks.cloned
+    import checks.frozen
+
+    assert checks.cloned._verdict([]) == ("inconclusive", None)
+    ev = checks.frozen._generic_evidence([], [], {"samples": 1}, "nothing", 0)
+    assert ev.verdict == "inconclusive" and "vacuous" in ev.summary
+    for control in (False, True):
+        assert checks.frozen._planted_evidence([], control, {}).verdict == "inconclusive"
