@@ -187,10 +187,11 @@ def _family_measured(cases: Sequence[Case]) -> dict[str, Any]:
             "parameters": [c.graph.number_of_edges() for c in cases]}
 
 
-def _control(proof: Proof, summary: str, setting: dict, measured: dict, derivation: list) -> Evidence:
-    """A negative control's verdict: refuted with the prover's counterexample, else inconclusive."""
+def _control(proof: Proof | None, summary: str, setting: dict, measured: dict, derivation: list) -> Evidence:
+    """A negative control's verdict: refuted with the prover's counterexample, else (or with no proof:
+    the planted violation was not seen) inconclusive."""
     setting = {**setting, "control": True}
-    if proof.verdict != "refuted":
+    if proof is None or proof.verdict != "refuted":
         return Evidence(kind="symbolic", verdict="inconclusive",
                         summary="Negative control not refuted: the planted violation went undetected.",
                         setting=setting, measured=measured, counterexample=None, derivation=derivation)
@@ -295,8 +296,9 @@ def backward(config: Config) -> Evidence:
 @check("cloned.backward")
 def control_incoming_only(config: Config) -> Evidence:
     """A duplicated unit whose outgoing weight is split λ : (1 − λ) with λ = 1/4 (incoming-
-    equitable, not outgoing-equitable): forward clones (proved) whose gradients differ
-    (counterexample), and gradient descent drifts off the block-constant offsets."""
+    equitable, not outgoing-equitable): forward clones (proved) whose backward signals δ and
+    gradients differ (counterexamples for both quantities of ``backward``), and gradient descent
+    drifts off the block-constant offsets."""
     case = mlp_case("2-2-1", [[2]])
     G, P = case.graph, case.partition
     H = block_activations(G, P)
@@ -308,6 +310,7 @@ def control_incoming_only(config: Config) -> Evidence:
     fwd = prove(H, M, forward_differences(P), seed=config.seed)
     run = _prove(case, M, normal_gradient(manifolds.block_constant(G, P)), 1, config, H)
     grad = run.proof
+    delta = prove(H, M, backward_differences(P), seed=config.seed)
     rng = random.Random(config.seed)
     w0 = random_point(M, rng)
     X = [{x: random_rational(rng) for x in net.inputs(G)} for _ in range(4)]
@@ -319,18 +322,20 @@ def control_incoming_only(config: Config) -> Evidence:
     measured = {"lambda": float(lam), "forward_components": len(fwd.reductions),
                 "forward_components_reduced_to_zero": len(fwd.reductions) - len(fwd.nonzero),
                 "gradient_components_nonzero": len(grad.nonzero),
+                "delta_components_nonzero": len(delta.nonzero),
                 "gd_offset_residual_per_step": drift}
-    if grad.counterexample:
-        grad.counterexample["forward_clones_proved"] = fwd.verdict == "proved"
+    caught = fwd.verdict == "proved" and grad.verdict == delta.verdict == "refuted"
+    if caught:
+        grad.counterexample["forward_clones_proved"] = True
+        grad.counterexample["delta"] = delta.counterexample["nonzero"]
     summary = (f"Incoming-equitable with the outgoing weight split λ = {lam}: h(h1.0) = h(h1.1) is proved, "
-               "yet "
+               f"yet δ(h1.0) − δ(h1.1) = {next(iter(delta.counterexample['nonzero'].values())):.3g} and "
                f"{len(grad.nonzero)} normal components of ∇L are non-zero (e.g. "
                f"{next(iter(grad.counterexample['nonzero'].items()))[1]:.3g} at a rational point) and GD "
                f"drifts off θ0 + block-constant by {drift[-1]:.2e} in {len(drift) - 1} steps."
-               if grad.counterexample and fwd.verdict == "proved" else "")
+               if caught else "")
     setting = {"architecture": case.note, "activation": GENERIC, "loss": "generic ℓ", "seed": config.seed}
-    return _control(grad if fwd.verdict == "proved" else fwd, summary,
-                    setting, measured, _derivation([run], M.name))
+    return _control(grad if caught else None, summary, setting, measured, _derivation([run], M.name))
 
 
 @check("cloned.trajectory")

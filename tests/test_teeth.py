@@ -1,0 +1,161 @@
+"""Tests with teeth: each test here kills a deliberate single-point bug in code that decides a verdict,
+one that passed every other test (issue 12's list, and the survivors of ``benchmarks/mutation.py``).
+Each docstring names the bug it kills."""
+
+import random
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+import checks.cloned
+import checks.frozen
+from checks import rank
+from checks.common import optimizer_verdict
+from numerics.probes import exact_dead, flat_mask, paper_dead
+from theory import activations, net
+from theory import frozen as theory_frozen
+from theory.evidence import Config
+from theory.invariance import Proof, Reduction
+
+QUICK = Config(quick=True, progress=False)
+
+
+# ---- dead units at the kink ---------------------------------------------------------------------------
+
+def test_a_relu_unit_at_exactly_zero_is_dead_and_one_just_above_is_alive():
+    """Kills: the closed end of ReLU's flat set (−∞, 0] made open (z = 0 on a sample counted alive),
+    and a kink shifted by ±1e-3 either way. torch's relu'(0) is 0, so z = 0 is flat."""
+    z = torch.tensor([[-1.0, -1.0, -1.0, -1e-4],
+                      [0.0, 1e-4, -5e-4, -2e-4],
+                      [-2.0, -3.0, -1.0, -1e-4]], dtype=torch.float64)
+    assert exact_dead(z).tolist() == [True, False, True, True]
+    assert flat_mask(z)[1].tolist() == [True, False, True, True]
+    zero = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.grad(torch.relu(zero).sum(), zero)[0].item() == 0.0  # the convention followed
+
+
+def test_every_end_of_a_two_sided_flat_set_is_where_torch_says():
+    """Kills: an open/closed flip or a 1e-3 shift at either end of hardtanh's flat set
+    (−∞, −1] ∪ [1, ∞), and at relu6's 6."""
+    for name, points in (("hardtanh", [-1.0 - 1e-4, -1.0, -1.0 + 1e-4, 1.0 - 1e-4, 1.0, 1.0 + 1e-4]),
+                         ("relu6", [-1e-4, 0.0, 1e-4, 6.0 - 1e-4, 6.0, 6.0 + 1e-4])):
+        z = torch.tensor(points, dtype=torch.float64, requires_grad=True)
+        (g,) = torch.autograd.grad(activations.get(name).torch_fn(z).sum(), z)
+        assert flat_mask(z.detach(), name).tolist() == (g == 0).tolist(), name
+        for k in range(len(points)):  # one unit per point, dead iff flat there
+            assert bool(exact_dead(z.detach()[k:k + 1, None], name)[0]) == bool(g[k] == 0), (name, points[k])
+
+
+def test_the_paper_threshold_is_1e7_on_more_than_95_percent():
+    """Kills: the paper's dead threshold |h| < 1e-7 shifted by 1e-3 (or its fraction 95% moved, or
+    > made ≥): units with |h| just below and above 1e-7, and exactly at the 95% boundary."""
+    n = 100
+    h = torch.zeros(n, 4, dtype=torch.float64)
+    h[:, 0] = 5e-8            # below the threshold everywhere: dead
+    h[:, 1] = 5e-4            # far below 1e-3 but above 1e-7: alive
+    h[:95, 2], h[95:, 2] = 0.0, 1.0   # exactly 95% silent: not more than 95%, alive
+    h[:96, 3], h[96:, 3] = 0.0, 1.0   # 96%: dead
+    assert paper_dead(h).tolist() == [True, False, False, True]
+
+
+# ---- the verdict rules -----------------------------------------------------------------------------------
+
+def _proof(nonzero: bool, counterexample: dict | None = None, components: int = 1) -> Proof:
+    x = sp.Symbol("x")
+    value = x if nonzero else sp.Integer(0)
+    return Proof("M", [Reduction(f"c{k}", value, value, value) for k in range(components)], counterexample)
+
+
+def _run(proof: Proof) -> checks.cloned.Run:
+    return checks.cloned.Run(case=None, network=None, quantity=None, samples=1, proof=proof)
+
+
+def test_an_inconclusive_proof_never_becomes_proved_in_the_cloned_checks():
+    """Kills: "inconclusive" turned into "proved" in ``checks.cloned._verdict`` (a component that does not
+    reduce and has no counterexample), and a refuted run outranked by a proved one."""
+    proved, open_, refuted = _proof(False), _proof(True), _proof(True, {"nonzero": {"c0": 1.0}})
+    assert (proved.verdict, open_.verdict, refuted.verdict) == ("proved", "inconclusive", "refuted")
+    assert checks.cloned._verdict([_run(proved), _run(open_)]) == ("inconclusive", None)
+    assert checks.cloned._verdict([_run(open_), _run(refuted)])[0] == "refuted"
+    assert checks.cloned._verdict([_run(proved)] * 2) == ("proved", None)
+    assert _proof(False, components=0).verdict == "inconclusive"
+
+
+def test_a_cloned_check_reports_an_undecided_component_as_inconclusive(monkeypatch):
+    """The same through a whole check: the prover is made to return a component it cannot reduce."""
+    real = checks.cloned.prove
+
+    def undecided(*args, **kwargs):
+        proof = real(*args, **kwargs)
+        first = proof.reductions[0]
+        proof.reductions[0] = Reduction(first.label, first.before, first.after, sp.Symbol("open"))
+        proof.counterexample = None
+        return proof
+
+    monkeypatch.setattr(checks.cloned, "prove", undecided)
+    ev = checks.cloned.forward(QUICK)
+    assert ev.verdict == "inconclusive" and ev.counterexample is None
+
+
+def test_the_gradient_descent_residual_has_a_bound(monkeypatch):
+    """Kills: an unbounded residual tolerance in ``cloned.trajectory`` (GD leaving M_D by 1e-5 would still
+    be "proved" next to the symbolic proof)."""
+    real = checks.cloned.descent_run
+
+    def leaves(case, seed, steps):
+        out = real(case, seed, 1)
+        return {**out, "max_residual_mpmath": 1e-5}
+
+    monkeypatch.setattr(checks.cloned, "descent_run", leaves)
+    ev = checks.cloned.trajectory(QUICK)
+    assert ev.verdict == "inconclusive" and ev.measured["gd_max_residual_mpmath"] == 1e-5
+    assert ev.measured["gd_tolerance"] < 1e-30
+
+
+def test_the_incoming_only_control_sees_the_backward_signals_differ():
+    """Kills: any bug that makes δ(v) − δ(v') vanish (``invariance.backward_differences``): the control
+    needs a counterexample for δ as well as for the gradient."""
+    ev = checks.cloned.control_incoming_only(QUICK)
+    assert ev.verdict == "refuted" and ev.measured["delta_components_nonzero"] >= 1
+    assert ev.counterexample["delta"] and ev.counterexample["forward_clones_proved"] is True
+
+
+def test_the_frozen_vacuity_guard():
+    """Kills: dropping the check that every component was non-zero before f'_u = 0 was substituted
+    (``checks.frozen._generic_evidence``): a component that is 0 anyway proves nothing about frozen units.
+    And ``theory.frozen.live`` itself: a component without f'_u is not live, one with it is."""
+    G = net.mlp("1-1-1", activation="generic", output_activation="generic")
+    x, c = sp.Symbol("x"), sp.Symbol("c")
+    fprime = net.dphi_of(G)("h1.0", x)
+    hypothesis = {fprime: sp.Integer(0)}
+    rng = random.Random(0)
+    assert theory_frozen.live(Reduction("a", c * fprime, 0, 0), hypothesis, rng)
+    assert not theory_frozen.live(Reduction("b", c, c, c), hypothesis, rng)
+    assert not theory_frozen.live(Reduction("z", sp.Integer(0), 0, 0), hypothesis, rng)
+    component = checks.frozen._Component("h1.0", "∂L/∂w", sp.Integer(0), sp.Integer(0), False, None)
+    ev = checks.frozen._generic_evidence([component], [], {"samples": 1}, "a net", 1)
+    assert ev.verdict == "inconclusive"
+    live_one = checks.frozen._Component("h1.0", "∂L/∂w", c * fprime, sp.Integer(0), True, None)
+    assert checks.frozen._generic_evidence([live_one], [], {"samples": 1}, "a net", 1).verdict == "proved"
+
+
+def test_the_rank_lemma_needs_both_a_small_and_a_shrinking_deviation():
+    """Kills: ``and`` ↔ ``or`` in the rank lemma's criterion (``checks.rank._first_order``): the law holds
+    only when the deviation at the smallest ε is within LEMMA_TOL *and* not larger than at the largest."""
+    tol = rank.LEMMA_TOL
+    assert rank._first_order(np.array([1.1, 1 + tol / 10]), 1.0)[1]
+    assert not rank._first_order(np.array([1.5, 1.2]), 1.0)[1]                    # shrinking, too large
+    assert not rank._first_order(np.array([1 + tol / 100, 1 + tol / 2]), 1.0)[1]  # small, but growing
+    assert not rank._first_order(np.array([1.0, 1.0]), float("inf"))[1]
+
+
+@pytest.mark.parametrize("invariant, agrees, counterexample, verdict", [
+    (True, True, None, "proved"), (None, True, None, "qualified"), (False, True, {"x": 1}, "refuted"),
+    (False, True, None, "inconclusive"), (True, False, None, "inconclusive"), (False, False, {"x": 1},
+                                                                                  "inconclusive"),
+])
+def test_the_optimizer_verdict_rule(invariant, agrees, counterexample, verdict):
+    """Kills: any change of ``checks.common.optimizer_verdict`` (one row per outcome)."""
+    assert optimizer_verdict(invariant, agrees, counterexample) == verdict
