@@ -1,0 +1,41 @@
+"""Same seed, same JSON: every implemented family, run twice at quick sizes with the largest accepted
+seed, gives the same Evidence apart from ``seconds`` (the one wall time, set by the command line); and
+no ``measured`` value is a wall time. The two runs go in parallel (about a minute on 2 cores)."""
+
+import json
+import subprocess
+import sys
+
+from theory import verify
+
+
+def _keys(value, path=""):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield f"{path}.{k}"
+            yield from _keys(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for v in value:
+            yield from _keys(v, path)
+
+
+def test_same_seed_same_json_for_every_family(tmp_path):
+    seed = str(verify.SEED_MAX)  # the top of the range: every seed a check derives must be valid too
+    runs = []
+    for k in range(2):
+        argv = [sys.executable, "-m", "theory.verify", "all", "--quick", "--no-progress", "--seed", seed,
+                "--json", str(tmp_path / f"{k}.json"), "--html", str(tmp_path / f"{k}.html")]
+        runs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for proc in runs:
+        out, err = proc.communicate(timeout=900)
+        assert proc.returncode == 0, err[-3000:]
+    first, second = (json.loads((tmp_path / f"{k}.json").read_text()) for k in range(2))
+    families = {r["claim"].split(".")[0] for r in first}
+    assert families == {f for f in verify.FAMILIES if verify.is_implemented(f)}
+    for a, b in zip(first, second, strict=True):
+        assert a["seconds"] >= 0 and b["seconds"] >= 0
+        a["seconds"] = b["seconds"] = 0
+        assert a == b, f"{a['claim']}/{a['check']} differs between two runs with one seed"
+        assert a["setting"].get("seed", int(seed)) == int(seed)
+        timed = [k for k in _keys(a["measured"]) if "second" in k.lower() or k.lower().endswith("time")]
+        assert not timed, f"{a['claim']}/{a['check']} measures wall time: {timed}"
