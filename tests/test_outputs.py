@@ -219,6 +219,13 @@ def test_ctrl_c_during_the_renames_is_held_until_both_are_done(tmp_path, monkeyp
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_ctrl_c_after_the_files_are_written_says_so(fake, capsys, monkeypatch):
+    monkeypatch.setattr(verify, "verdict_table", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert verify.main(["frozen", "--json", "e.json", "--html", "r.html"]) == 130
+    assert capsys.readouterr().err.endswith("verify: interrupted; the report and JSON were written\n")
+    assert json.loads((fake / "e.json").read_text())[0]["check"] == "fake" and (fake / "r.html").exists()
+
+
 def test_ctrl_c_during_a_check_is_one_line_exit_130_nothing_written(cli, tmp_path):
     (tmp_path / "e.json").write_text("old json")
     proc = cli("--json", "e.json", "--html", "r.html", env={"FAKE_SLEEP": "30"},

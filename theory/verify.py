@@ -189,8 +189,8 @@ def _rebuild(args: argparse.Namespace) -> int:
         source = Path(args.from_json)
         if not source.is_file():
             raise UsageError(f"--from-json {args.from_json!r} is not a readable file")
-        html_path = _writable(args.html if args.html is not None else f"reports/out/{source.stem}.html",
-                              "html")
+        html_arg = args.html if args.html is not None else f"reports/out/{source.stem}.html"
+        html_path = _writable(html_arg, "html")
         _distinct(**{"from-json": source, "html": html_path})
         try:
             evidence = load_json(source.read_text(encoding="utf-8"))
@@ -210,20 +210,22 @@ def _rebuild(args: argparse.Namespace) -> int:
     families = list(dict.fromkeys(c.family for c in claims))
     write_atomic(html_path, render(evidence, claims, f"Loss-of-plasticity verifier: {', '.join(families)}",
                                    f"rebuilt from {source.name} ({len(evidence)} records)"))
-    _say(verdict_table(evidence, []))
-    _say(f"\nreport: {args.html if args.html is not None else html_path}")
+    _say(verdict_table(evidence, []), f"\nreport: {html_arg}")
     return 0
 
 
-def _say(text: str) -> None:
-    """Print to stdout; once the reader has gone (``| head -1``: a broken pipe) stdout is sent to
-    /dev/null and nothing else is lost: the files are written before anything is printed."""
+def _say(*lines: str) -> None:
+    """Print to stdout, after the files are written; once the reader has gone (``| head -1``: a broken
+    pipe) stdout is sent to /dev/null, and Ctrl-C here says the files were written."""
     try:
-        print(text, flush=True)
+        for line in lines:
+            print(line, flush=True)
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(WRITTEN) from None
 
 
 def _tolerant_streams() -> None:
@@ -255,8 +257,8 @@ def _main(argv: list[str] | None) -> int:
             return _rebuild(args)
         families, skipped = _families(args.families)
         json_path = _writable(args.json, "json")
-        html_path = _writable(args.html if args.html is not None else
-                              f"reports/out/verify-{'-'.join(families)}.html", "html")
+        html_arg = args.html if args.html is not None else f"reports/out/verify-{'-'.join(families)}.html"
+        html_path = _writable(html_arg, "html")
         _distinct(json=json_path, html=html_path)
         config = Config(seed=_seed(args.seed), quick=args.quick, device=_device(args.device),
                         progress=not args.no_progress)
@@ -277,12 +279,9 @@ def _main(argv: list[str] | None) -> int:
         outputs.append((json_path, dump_json(evidence)))
     write_together(outputs)  # before printing: a closed pipe or a narrow terminal loses nothing
 
-    _say(verdict_table(evidence, errors))
-    if skipped:
-        _say(f"\nnot implemented yet (no verdict): {', '.join(skipped)}")
-    _say(f"\nreport: {args.html if args.html is not None else html_path}")
-    if json_path is not None:
-        _say(f"evidence: {args.json}")
+    _say(verdict_table(evidence, errors),
+         *([f"\nnot implemented yet (no verdict): {', '.join(skipped)}"] if skipped else []),
+         f"\nreport: {html_arg}", *([f"evidence: {args.json}"] if json_path is not None else []))
     return 1 if errors else 0
 
 
