@@ -181,7 +181,7 @@ def verdict_table(evidence: list[Evidence], errors: list[tuple[str, str, str]], 
     return "\n".join(lines)
 
 
-def _rebuild(args: argparse.Namespace) -> int:
+def _rebuild(args: argparse.Namespace, written: list[Path]) -> int:
     """``--from-json``: the report of an Evidence file, no check run."""
     try:
         if args.families:
@@ -210,13 +210,14 @@ def _rebuild(args: argparse.Namespace) -> int:
     families = list(dict.fromkeys(c.family for c in claims))
     write_atomic(html_path, render(evidence, claims, f"Loss-of-plasticity verifier: {', '.join(families)}",
                                    f"rebuilt from {source.name} ({len(evidence)} records)"))
+    written.append(html_path)
     _say(verdict_table(evidence, []), f"\nreport: {html_arg}")
     return 0
 
 
 def _say(*lines: str) -> None:
-    """Print to stdout, after the files are written; once the reader has gone (``| head -1``: a broken
-    pipe) stdout is sent to /dev/null, and Ctrl-C here says the files were written."""
+    """Print to stdout (after the files are written); once the reader has gone (``| head -1``: a broken
+    pipe) stdout is sent to /dev/null."""
     try:
         for line in lines:
             print(line, flush=True)
@@ -224,8 +225,6 @@ def _say(*lines: str) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(WRITTEN) from None
 
 
 def _tolerant_streams() -> None:
@@ -240,21 +239,23 @@ def main(argv: list[str] | None = None) -> int:
     """The command line (module docstring). Ctrl-C: one line on stderr, exit status 130, and the
     report and JSON either both written or both left as they were (``write_together``)."""
     _tolerant_streams()
+    written: list[Path] = []
     try:
-        return _main(argv)
+        return _main(argv, written)
     except KeyboardInterrupt as exc:
-        done = exc.args == (WRITTEN,)
+        done = bool(written) or exc.args == (WRITTEN,)
         print(f"verify: interrupted; {'the report and JSON were written' if done else 'nothing written'}",
               file=sys.stderr)
         return 130
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, written: list[Path]) -> int:
+    """``main`` without the Ctrl-C handling; appends the paths to ``written`` once they are."""
     threads.configure()  # before the families import torch
     try:
         args = _parser().parse_args(argv)
         if args.from_json is not None:
-            return _rebuild(args)
+            return _rebuild(args, written)
         families, skipped = _families(args.families)
         json_path = _writable(args.json, "json")
         html_arg = args.html if args.html is not None else f"reports/out/verify-{'-'.join(families)}.html"
@@ -278,6 +279,7 @@ def _main(argv: list[str] | None) -> int:
     if json_path is not None:
         outputs.append((json_path, dump_json(evidence)))
     write_together(outputs)  # before printing: a closed pipe or a narrow terminal loses nothing
+    written += [path for path, _ in outputs]
 
     _say(verdict_table(evidence, errors),
          *([f"\nnot implemented yet (no verdict): {', '.join(skipped)}"] if skipped else []),
