@@ -254,6 +254,8 @@ def main() -> None:
     ap.add_argument("--listed-only", action="store_true", help="only issue 12's deliberate bugs")
     ap.add_argument("--timeout-factor", type=float, default=4.0)
     ap.add_argument("--out", default="", help="write every mutant and its outcome as JSON")
+    ap.add_argument("--rerun", default="", help="run again only the survivors of an --out file (after new "
+                                                "tests): which of them the new tests kill")
     args = ap.parse_args()
 
     targets = [t for t in TARGETS if args.only in t[0]]
@@ -264,6 +266,11 @@ def main() -> None:
         pool = sorted(random.Random(args.seed).sample(pool, args.sample), key=lambda m: (m.module, m.index))
     listed = [Mutant(module, "", 0, name, listed=name) for name, module, _, _ in LISTED
               if args.only in module]
+    if args.rerun:  # the source must be unchanged since that run, or the indices point elsewhere
+        fields = ("module", "function", "line", "what", "index", "variant", "listed")
+        survivors = [Mutant(**{k: r[k] for k in fields}) for r in json.loads(Path(args.rerun).read_text())
+                     if r["outcome"] == "survived"]
+        listed, pool = [m for m in survivors if m.listed], [m for m in survivors if not m.listed]
     mutants = listed + pool
     print(f"{total} generated mutants in {len(targets)} modules; running {len(pool)} of them "
           f"(seed {args.seed}) and {len(listed)} listed ones", flush=True)

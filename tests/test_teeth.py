@@ -11,6 +11,8 @@ import torch
 
 import checks.cloned
 import checks.frozen
+from cases import equivalence
+from cases.generator import planted_dead
 from checks import rank
 from checks.common import optimizer_verdict
 from numerics.probes import exact_dead, flat_mask, paper_dead
@@ -18,6 +20,7 @@ from theory import activations, net
 from theory import frozen as theory_frozen
 from theory.evidence import Config
 from theory.invariance import Proof, Reduction
+from theory.net import Layered
 
 QUICK = Config(quick=True, progress=False)
 
@@ -159,3 +162,84 @@ def test_the_rank_lemma_needs_both_a_small_and_a_shrinking_deviation():
 def test_the_optimizer_verdict_rule(invariant, agrees, counterexample, verdict):
     """Kills: any change of ``checks.common.optimizer_verdict`` (one row per outcome)."""
     assert optimizer_verdict(invariant, agrees, counterexample) == verdict
+
+
+# ---- survivors of benchmarks/mutation.py: the cloned controls --------------------------------------------
+
+def test_a_control_without_a_refutation_is_inconclusive():
+    """Kills: ``or`` → ``and`` in ``checks.cloned._control`` (no proof, or a proof that is not refuted)."""
+    for proof in (None, _proof(False), _proof(True)):
+        ev = checks.cloned._control(proof, "caught", {"seed": 0}, {}, [])
+        assert ev.verdict == "inconclusive" and ev.setting["control"] is True
+
+
+def test_the_incoming_only_control_needs_every_part_of_its_violation(monkeypatch):
+    """Kills: ``and`` → ``or`` (or a forced ``if``) in ``control_incoming_only``'s caught rule: when the
+    backward signals of the planted violation come out equal, the control is not caught. And the GD
+    drift it reports starts at 0 (θ − θ0 at θ0) and grows."""
+    ev = checks.cloned.control_incoming_only(QUICK)
+    drift = ev.measured["gd_offset_residual_per_step"]
+    assert drift[0] == 0 and drift[-1] > 1e-3 and len(drift) == 6
+    monkeypatch.setattr(checks.cloned, "backward_differences", lambda P: lambda *a: {"δ": sp.Integer(0)})
+    ev = checks.cloned.control_incoming_only(QUICK)
+    assert ev.verdict == "inconclusive" and ev.counterexample is None
+
+
+def test_the_degree_condition_is_not_shown_necessary_when_gd_stays(monkeypatch):
+    """Kills: "inconclusive" → "proved"/"qualified" in ``trajectory_unequal_degrees`` when exact GD does
+    not leave M_D(w0) (here: every residual read as 0)."""
+    monkeypatch.setattr(checks.cloned, "max_residual", lambda M, theta: 0.0)
+    ev = checks.cloned.trajectory_unequal_degrees(QUICK)
+    assert ev.verdict == "inconclusive" and ev.counterexample is None
+
+
+# ---- survivors of benchmarks/mutation.py: colour refinement's tolerance -----------------------------------
+
+def test_the_refinement_tolerance_is_relative_to_the_weights():
+    """Kills: an absolute tolerance where ``_scale`` falls back to 1, or q = tol / scale instead of
+    tol · scale: the partition of c · network is the partition of the network, for c from 1e-8 to 1e8
+    (units 0 and 1 are exact clones, unit 2 differs by a relative 5e-4)."""
+    W1 = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.001]])
+    W2 = np.array([[0.5, 0.5, 1.0]])
+    for c in (1e-8, 1.0, 1e8):
+        P, _ = equivalence.coarsest_equitable_partition(Layered([c * W1, c * W2]))
+        assert P.layer_labels(1).tolist() == [0, 0, 1], c
+
+
+def test_units_1_5_tolerances_apart_are_never_merged_whatever_the_projections_propose():
+    """Kills: a layer returned unverified when its random projections propose one pair (the early
+    return for "all singletons" moved to n − 2): units whose single incoming weight differs by 1.5 q are
+    within the projections' cut δ for most draws, and only the exact leader check splits them. The
+    same for normalization features, whose blocks are verified at once (``settled``)."""
+    for seed in range(6):
+        P, _ = equivalence.coarsest_equitable_partition(
+            Layered([np.array([[1.0], [1.0 + 1.5e-9]]), np.array([[1.0, 1.0]])]), seed=seed)
+        assert P.layer_labels(1).tolist() == [0, 1], seed
+        features = [np.array([[1.0], [1.0 + 7.5e-9], [5.0]])]  # q = 1e-9 · 5 (the column's largest)
+        same = Layered([np.ones((3, 1)), np.ones((1, 3))], features=features)
+        P, _ = equivalence.coarsest_equitable_partition(same, seed=seed)
+        assert P.layer_labels(1).tolist() == [0, 1, 2], seed
+
+
+# ---- survivors of benchmarks/mutation.py: the frozen verdict rules -----------------------------------------
+
+def test_a_component_left_after_the_hypothesis_refutes_with_its_point_or_is_inconclusive():
+    """Kills: "refuted" → "proved" and the first non-zero component read at the wrong index in
+    ``checks.frozen._generic_evidence``."""
+    c = sp.Symbol("c")
+    left = checks.frozen._Component("h1.0", "∂L/∂w[x0->h1.0]", c, c, True, {"c": "1"})
+    ev = checks.frozen._generic_evidence([left], [], {"samples": 1}, "a net", 1)
+    assert ev.verdict == "refuted" and ev.counterexample["component"] == "∂L/∂w[x0->h1.0]"
+    open_ = checks.frozen._Component("h1.0", "∂L/∂w[x0->h1.0]", c, c, True, None)
+    assert checks.frozen._generic_evidence([open_], [], {"samples": 1}, "a net", 1).verdict == "inconclusive"
+
+
+@pytest.mark.parametrize("exact, flt", [(sp.Rational(1, 3), 0.0), (sp.Integer(0), 1e-300)])
+def test_a_planted_dead_unit_is_refuted_by_either_gradient(monkeypatch, exact, flt):
+    """Kills: ``or`` → ``and`` in ``checks.frozen._planted_evidence``: a non-zero exact gradient with a
+    float gradient of 0.0, or the other way round, is a hit (they are two independent computations)."""
+    case = planted_dead(0, "relu", "mlp", n_samples=3)
+    grads = ({e: exact for e in case.theta_f}, {e: flt for e in case.theta_f})
+    monkeypatch.setattr(checks.frozen, "_case_gradients", lambda case: grads)
+    ev = checks.frozen._planted_evidence([case], False, {"seed": 0})
+    assert ev.verdict == "refuted" and ev.measured["cases_with_nonzero_gradient"] == 1
