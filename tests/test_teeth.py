@@ -243,3 +243,17 @@ def test_a_planted_dead_unit_is_refuted_by_either_gradient(monkeypatch, exact, f
     monkeypatch.setattr(checks.frozen, "_case_gradients", lambda case: grads)
     ev = checks.frozen._planted_evidence([case], False, {"seed": 0})
     assert ev.verdict == "refuted" and ev.measured["cases_with_nonzero_gradient"] == 1
+
+
+def test_the_box_condition_states_the_closed_kink():
+    """Kills: the box check reading the kink's convention wrong (``flat_set.contains(0)`` asked of
+    another point): relu'(0) = 0, so the dead condition is S ≤ 0, not S < 0."""
+    ev = checks.frozen.manifold_box_condition(QUICK)
+    assert ev.verdict == "proved" and "so dead ⇔ S ≤ 0" in ev.setting["convention"]
+    assert ev.measured["sign_patterns"] == 27 and ev.measured["symbolic_failures"] == 0
+
+
+def test_exact_dead_refuses_no_sample():
+    """Kills: the empty-data guard of ``numerics.probes.exact_dead`` removed (no sample, no verdict)."""
+    with pytest.raises(ValueError, match="at least one sample"):
+        exact_dead(torch.zeros(0, 3, dtype=torch.float64))
