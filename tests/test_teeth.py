@@ -257,3 +257,35 @@ def test_exact_dead_refuses_no_sample():
     """Kills: the empty-data guard of ``numerics.probes.exact_dead`` removed (no sample, no verdict)."""
     with pytest.raises(ValueError, match="at least one sample"):
         exact_dead(torch.zeros(0, 3, dtype=torch.float64))
+
+
+def test_certified_dead_without_biases_certifies_no_deeper_unit():
+    """Kills: the bias-free branch of ``numerics.probes.certified_dead`` removed: without a bias the sign
+    argument (z ≤ b < 0) has nothing to stand on below the first layer."""
+    from numerics.models import MLP
+    from numerics.probes import certified_dead
+
+    model = MLP([3, 4, 4, 2], bias=False).double()
+    with torch.no_grad():
+        for lin in model.linears:
+            lin.weight.copy_(-lin.weight.abs())
+    X = torch.rand(8, 3, dtype=torch.float64)
+    first, second = certified_dead(model, X)
+    assert bool(first.all()) and not bool(second.any())
+
+
+def test_backward_differences_are_the_delta_of_the_recursion():
+    """Kills: δ = ∂ℓ/∂h read at a perturbed point (ε = 1 instead of 0) in
+    ``invariance.backward_differences``: on a 1-2-1 tanh network with an identity output and squared
+    error, δ(h1.0) − δ(h1.1) = (ŷ − t)(w(h1.0, y0) − w(h1.1, y0))."""
+    from theory.invariance import backward_differences
+    from theory.partition import partition
+
+    G = net.mlp("1-2-1", activation="tanh")
+    P = partition(G, [["h1.0", "h1.1"]])
+    w = net.weight_symbols(G)
+    X, Y = net.input_symbols(G, 1), net.target_symbols(G, 1)
+    (diff,) = backward_differences(P)(G, w, X, Y, "mse").values()
+    yhat = net.forward(G, X[0], w)[1]["y0"]
+    expected = (yhat - Y[0][0]) * (w[("h1.0", "y0")] - w[("h1.1", "y0")])
+    assert sp.expand(diff - expected) == 0
