@@ -289,3 +289,12 @@ def test_backward_differences_are_the_delta_of_the_recursion():
     yhat = net.forward(G, X[0], w)[1]["y0"]
     expected = (yhat - Y[0][0]) * (w[("h1.0", "y0")] - w[("h1.1", "y0")])
     assert sp.expand(diff - expected) == 0
+
+
+def test_cloning_an_mlp_leaves_exactly_one_over_n_squared_of_its_hidden_to_hidden_weights():
+    """Kills: the hidden-to-hidden count of ``checks.cloned.dimension`` reading the wrong layers or the
+    wrong power (its summary states "hidden-to-hidden exactly 1/n²")."""
+    ev = checks.cloned.dimension(QUICK)
+    assert ev.verdict == "proved"
+    for row in ev.measured["cloned_mlps"]:
+        assert row["hidden_to_hidden_fraction"] == row["one_over_n_squared"] == 1 / row["n"] ** 2
