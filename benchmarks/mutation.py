@@ -64,7 +64,7 @@ TARGETS = [
     ("checks/rank.py", ["_first_order"], ["tests/test_teeth.py", "tests/test_rank.py"]),
     ("cases/equivalence.py", ["coarsest_equitable_partition", "_refine_layer", "_leaders", "_gap_groups",
                               "_distance", "canonical", "_scale"],
-     ["tests/test_equivalence.py"]),
+     ["tests/test_teeth.py", "tests/test_equivalence.py"]),
     ("numerics/probes.py", ["_within", "flat_mask", "exact_dead", "paper_dead", "certified_dead",
                             "_relu_like"],
      ["tests/test_teeth.py", "tests/test_numerics_frozen.py"]),

@@ -132,7 +132,9 @@ def test_forward_only_clones_are_not_merged(case):
     found = eq.coarsest_equitable_partition(network)[0]
     assert C.Gauge(wide, found).outgoing().value <= 2 * eq.TOL * scale(network)
     if any(s.max() > 1 for s in sizes):
-        assert C.Gauge(wide, P).outgoing().value > 1e-3 * scale(network)
+        # the planted split is detectably not outgoing-equitable (a random split can come out nearly
+        # equal: 1e-3 · scale failed 2 of 1000 draws), so two-sided refinement must not return it
+        assert C.Gauge(wide, P).outgoing().value > 1e3 * eq.TOL * scale(network)
         assert found != P
 
 

@@ -180,6 +180,7 @@ def test_the_incoming_only_control_needs_every_part_of_its_violation(monkeypatch
     ev = checks.cloned.control_incoming_only(QUICK)
     drift = ev.measured["gd_offset_residual_per_step"]
     assert drift[0] == 0 and drift[-1] > 1e-3 and len(drift) == 6
+    assert ev.measured["forward_components_reduced_to_zero"] == ev.measured["forward_components"] > 0
     monkeypatch.setattr(checks.cloned, "backward_differences", lambda P: lambda *a: {"δ": sp.Integer(0)})
     ev = checks.cloned.control_incoming_only(QUICK)
     assert ev.verdict == "inconclusive" and ev.counterexample is None
