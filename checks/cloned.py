@@ -377,9 +377,9 @@ def trajectory(config: Config) -> Evidence:
                if verdict == "proved" else
                f"Tangency fails or GD leaves M_D: {counts['nonzero']} non-zero components, "
                f"GD residual {worst:.1e}.")
-    setting = _setting(config, cases, n, gradient_descent={"steps": steps, "batch": 2, "samples": 4,
-                                                           "lr": "1/10", "activation": "tanh",
-                                                           "loss": "mse", "digits": DPS})
+    descent = {k: gd[0][k] for k in ("steps", "batch", "samples", "lr")}
+    setting = _setting(config, cases, n, gradient_descent={**descent, "activation": "tanh", "loss": "mse",
+                                                           "digits": DPS})
     return Evidence(kind="symbolic", verdict=verdict, summary=summary, setting=setting, measured=measured,
                     counterexample=cex, derivation=_derivation(proofs, "M_D(w)"))
 

@@ -547,8 +547,9 @@ def manifold_box_condition(config: Config) -> Evidence:
     a = [sp.Symbol(f"a_{i}", positive=True) for i in range(m)]
     b = sp.Symbol("b", real=True)
     vertices = list(itertools.product((0, 1), repeat=m))
-    failures, shown = [], []
+    failures, shown, patterns = [], [], 0
     for signs in itertools.product((-1, 0, 1), repeat=m):
+        patterns += 1
         w = [s * ai for s, ai in zip(signs, a)]
         top = sp.Max(*[sp.Add(*[wi * xi for wi, xi in zip(w, x)]) + b for x in vertices])
         formula = b + sp.Add(*[ai for s, ai in zip(signs, a) if s > 0])
@@ -575,7 +576,7 @@ def manifold_box_condition(config: Config) -> Evidence:
     setting = {"architecture": "one ReLU unit on x ∈ {0,1}^m", "activation": "relu", "m_symbolic": m,
                "m_numeric": [1, max_m], "trials_per_m": trials, "seed": config.seed,
                "convention": f"relu'(0) = 0 (flat set (−∞, 0] contains 0: {closed}), so dead ⇔ S {rel} 0"}
-    measured = {"sign_patterns": 3**m, "symbolic_failures": len(failures), "numeric_max_error": max_err,
+    measured = {"sign_patterns": patterns, "symbolic_failures": len(failures), "numeric_max_error": max_err,
                 "numeric_dead_mismatches": mismatches, "tolerance": 1e-12}
     S = b + sp.Add(*[sp.Max(sp.Symbol(f"w_{i}", real=True), 0) for i in range(m)])
     derivation = [*shown, ("dead on all of {0,1}^m ⇔", sp.Le(S, 0) if closed else sp.Lt(S, 0))]
@@ -587,7 +588,7 @@ def manifold_box_condition(config: Config) -> Evidence:
                                         "mismatches": mismatches},
                         derivation=derivation)
     return Evidence(kind="symbolic", verdict="proved",
-                    summary=f"(c) On x ∈ {{0,1}}^m, max_x(w·x + b) = b + Σ max(w_i, 0) (all {3**m} sign "
+                    summary=f"(c) On x ∈ {{0,1}}^m, max_x(w·x + b) = b + Σ max(w_i, 0) (all {patterns} sign "
                     "patterns for "
                     f"m = {m} symbolically; m ≤ {max_m} numerically, error {max_err:.1e}), so a ReLU unit is "
                     f"dead on the whole cube iff b + Σ max(w_i, 0) {rel} 0 — a condition on θ_F alone, "

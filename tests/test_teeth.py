@@ -299,3 +299,53 @@ def test_cloning_an_mlp_leaves_exactly_one_over_n_squared_of_its_hidden_to_hidde
     assert ev.verdict == "proved"
     for row in ev.measured["cloned_mlps"]:
         assert row["hidden_to_hidden_fraction"] == row["one_over_n_squared"] == 1 / row["n"] ** 2
+
+
+# ---- survivors of benchmarks/mutation.py: the prover's pieces ---------------------------------------------
+
+def test_no_counterexample_where_every_point_gives_zero():
+    """Kills: the search in ``invariance.counterexample`` keeping a point where nothing was non-zero (an
+    expression that SymPy's expansion leaves, but that is 0 at every point, would turn "inconclusive"
+    into "refuted" with an empty counterexample)."""
+    from theory.invariance import counterexample
+
+    G = net.mlp("1-1-1", activation="tanh")
+    x = sp.Symbol("x^(0)", real=True)
+    assert counterexample(G, {}, {"sin² + cos² − 1": sp.sin(x) ** 2 + sp.cos(x) ** 2 - 1}, seed=0) is None
+    found = counterexample(G, {}, {"x": x}, seed=0)
+    assert found is not None and list(found["nonzero"]) == ["x"]
+
+
+def test_incoming_equitable_constrains_incoming_weights_and_outgoing_outgoing_ones():
+    """Kills: ``direction == "in"`` negated in ``manifolds._equitable_rows`` (the two manifolds
+    swapped; their intersection, which most tests use, is the same)."""
+    from theory import manifolds
+    from theory.partition import partition
+
+    G = net.mlp("2-2-1")
+    P = partition(G, [["h1.0", "h1.1"]])
+    into = {e for row in manifolds.incoming_equitable(G, P).rows for k, _ in row
+            for e in [manifolds.incoming_equitable(G, P).edges[k]]}
+    out = {e for row in manifolds.outgoing_equitable(G, P).rows for k, _ in row
+           for e in [manifolds.outgoing_equitable(G, P).edges[k]]}
+    assert into and all(v in ("h1.0", "h1.1") for _, v in into)
+    assert out and all(u in ("h1.0", "h1.1") for u, _ in out)
+
+
+def test_the_block_constant_space_is_linear():
+    """Kills: a non-zero right-hand side in ``manifolds.block_constant``: 0 is block-constant, and so is
+    any sum of block-constant weights."""
+    from theory import manifolds
+    from theory.partition import partition
+
+    G = net.mlp("2-2-1")
+    BC = manifolds.block_constant(G, partition(G, [["h1.0", "h1.1"]]))
+    assert BC.contains({e: sp.Integer(0) for e in BC.edges})
+    theta, _ = BC.parametrize()
+    assert BC.contains({e: 2 * theta[e] for e in BC.edges})
+
+
+def test_the_box_condition_derivation_reads_s_at_most_zero():
+    """Kills: the derivation of the box check showing another bound than S ≤ 0."""
+    ev = checks.frozen.manifold_box_condition(QUICK)
+    assert ev.derivation[-1]["text"].endswith("<= 0")

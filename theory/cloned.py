@@ -138,14 +138,16 @@ def descent_run(case: Case, seed: int, steps: int) -> dict[str, Any]:
     MD = manifolds.clone_manifold(G, P, random_point(manifolds.equitable(G, P), rng))
     theta0 = random_point(MD, rng)
     H = concrete_network(G)
-    X = [{x: random_rational(rng) for x in net.inputs(G)} for _ in range(4)]
-    Y = [[random_rational(rng) for _ in net.outputs(G)] for _ in range(4)]
-    out: dict[str, Any] = {"network": case.note, "steps": steps}
+    samples, batch, lr = 4, 2, sp.Rational(1, 10)
+    X = [{x: random_rational(rng) for x in net.inputs(G)} for _ in range(samples)]
+    Y = [[random_rational(rng) for _ in net.outputs(G)] for _ in range(samples)]
+    out: dict[str, Any] = {"network": case.note, "steps": steps, "samples": samples, "batch": batch,
+                           "lr": str(lr)}
     with mpmath.workdps(DPS):
-        path = descend(H, theta0, X, Y, steps, 2, sp.Rational(1, 10), random.Random(seed), "mpmath")
+        path = descend(H, theta0, X, Y, steps, batch, lr, random.Random(seed), "mpmath")
         out["max_residual_mpmath"] = max(max_residual(MD, th) for th in path)
         out["moved"] = float(mpmath.sqrt(sum((path[-1][e] - path[0][e]) ** 2 for e in MD.edges)))
-    path64 = descend(H, theta0, X, Y, steps, 2, sp.Rational(1, 10), random.Random(seed), "float64")
+    path64 = descend(H, theta0, X, Y, steps, batch, lr, random.Random(seed), "float64")
     out["max_residual_float64"] = max(max_residual(MD, th) for th in path64)
     return out
 
