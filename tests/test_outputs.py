@@ -67,8 +67,10 @@ def cli(tmp_path):
 
     def popen(*argv, env=None, **kw):
         environ = {**os.environ, "PYTHONPATH": root, **(env or {})}
+        # a shell's background job ignores SIGINT, and Python keeps it ignored: give the child Ctrl-C back
         return subprocess.Popen([sys.executable, str(script), "frozen", "--no-progress", *argv], cwd=tmp_path,
-                                env=environ, **kw)
+                                env=environ, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                                **kw)
     return popen
 
 
@@ -212,11 +214,15 @@ def test_ctrl_c_during_the_renames_is_held_until_both_are_done(tmp_path, monkeyp
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C right after the first rename
 
     monkeypatch.setattr(evidence.os, "replace", replace_and_interrupt)
-    with pytest.raises(KeyboardInterrupt) as info:
-        write_together([(a, "new"), (b, "new")])
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # even where SIGINT is ignored
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            write_together([(a, "new"), (b, "new")])
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert info.value.args == (evidence.WRITTEN,)
     assert a.read_text() == b.read_text() == "new"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_ctrl_c_after_the_files_are_written_says_so(fake, capsys, monkeypatch):
