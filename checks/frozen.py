@@ -547,9 +547,9 @@ def manifold_box_condition(config: Config) -> Evidence:
     a = [sp.Symbol(f"a_{i}", positive=True) for i in range(m)]
     b = sp.Symbol("b", real=True)
     vertices = list(itertools.product((0, 1), repeat=m))
-    failures, shown, patterns = [], [], 0
+    failures, shown, checked = [], [], set()
     for signs in itertools.product((-1, 0, 1), repeat=m):
-        patterns += 1
+        checked.add(signs)
         w = [s * ai for s, ai in zip(signs, a)]
         top = sp.Max(*[sp.Add(*[wi * xi for wi, xi in zip(w, x)]) + b for x in vertices])
         formula = b + sp.Add(*[ai for s, ai in zip(signs, a) if s > 0])
@@ -576,6 +576,7 @@ def manifold_box_condition(config: Config) -> Evidence:
     setting = {"architecture": "one ReLU unit on x ∈ {0,1}^m", "activation": "relu", "m_symbolic": m,
                "m_numeric": [1, max_m], "trials_per_m": trials, "seed": config.seed,
                "convention": f"relu'(0) = 0 (flat set (−∞, 0] contains 0: {closed}), so dead ⇔ S {rel} 0"}
+    patterns = len(checked)  # distinct sign patterns in {−, 0, +}^m actually checked
     measured = {"sign_patterns": patterns, "symbolic_failures": len(failures), "numeric_max_error": max_err,
                 "numeric_dead_mismatches": mismatches, "tolerance": 1e-12}
     S = b + sp.Add(*[sp.Max(sp.Symbol(f"w_{i}", real=True), 0) for i in range(m)])
