@@ -228,8 +228,9 @@ def quotient(G: nx.DiGraph, P: Partition, weights: Mapping[Edge, Any] | None = N
         B.add_node(P.block_of[next(iter(S))], members=sorted(S))
     for S, T in Q.edges:
         i, j = P.block_of[next(iter(S))], P.block_of[next(iter(T))]
+        # sorted: summing in set order would make the rounding depend on the process's hash seed
         w = None if weights is None else \
-            sum(weights[(u, v)] for u in S for v in T if G.has_edge(u, v)) / len(T)
+            sum(weights[(u, v)] for u in sorted(S) for v in sorted(T) if G.has_edge(u, v)) / len(T)
         B.add_edge(i, j, weight=w)
     return B
 
