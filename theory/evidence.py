@@ -145,6 +145,8 @@ def derivation_item(label: str, value: Any) -> dict[str, Any]:
 
     item: dict[str, Any] = {"label": str(label), "text": str(value), "latex": None, "mathml": None,
                             "srepr": None}
+    if isinstance(value, sp.MatrixBase) and not isinstance(value, sp.Basic):
+        value = sp.ImmutableMatrix(value)  # a mutable matrix is no SymPy expression: it would be text only
     if isinstance(value, sp.Basic):
         item["text"] = sp.sstr(value)
         item["srepr"] = sp.srepr(value)
