@@ -15,12 +15,12 @@ import argparse
 import importlib
 import importlib.util
 import sys
-import textwrap
 import time
 import traceback
 from pathlib import Path
 
 import checks
+from reports.terminal import verdict_table
 from theory import claims, threads
 from theory.claims import CLAIMS, FAMILIES, Claim, family_claims
 from theory.evidence import Config, Evidence, dump_json, load_json, write_atomic
@@ -128,22 +128,6 @@ def run_claims(claims: list[Claim], config: Config) -> tuple[list[Evidence], lis
         ev.seconds = round(time.perf_counter() - start, 3)
         evidence.append(ev)
     return evidence, errors
-
-
-def verdict_table(evidence: list[Evidence], errors: list[tuple[str, str, str]], width: int = 110) -> str:
-    rows = [(e.claim, e.check, e.kind, e.verdict + (" (control)" if e.setting.get("control") else ""),
-             f"{e.seconds:.1f}", e.summary) for e in evidence]
-    rows += [(c, k, "-", "ERROR", "-", msg) for c, k, msg in errors]
-    head = ("claim", "check", "kind", "verdict", "s", "summary")
-    cols = [max(len(str(r[i])) for r in [head, *rows]) for i in range(5)]
-    lead = sum(cols) + 2 * 5
-    lines = ["  ".join(str(x).ljust(n) for x, n in zip(head[:5], cols)) + "  " + head[5]]
-    lines.append("-" * min(width + lead, lead + 60))
-    for r in rows:
-        wrapped = textwrap.wrap(r[5], max(40, width - lead)) or [""]
-        lines.append("  ".join(str(x).ljust(n) for x, n in zip(r[:5], cols)) + "  " + wrapped[0])
-        lines += [" " * lead + w for w in wrapped[1:]]
-    return "\n".join(lines)
 
 
 def _rebuild(args: argparse.Namespace) -> int:
