@@ -25,7 +25,12 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from theory.evidence import Figure, Panel, Series  # noqa: E402
 
-plt.rcParams.update({"svg.fonttype": "none", "figure.dpi": 100, "font.size": 9})
+# One look for every figure of a report: text as text, open axes, a faint grid, no legend frame.
+plt.rcParams.update({"svg.fonttype": "none", "figure.dpi": 100, "font.size": 9, "axes.titlesize": 9,
+                     "axes.spines.top": False, "axes.spines.right": False, "axes.edgecolor": "#555555",
+                     "axes.grid": True, "grid.color": "#e6e6e6", "grid.linewidth": 0.6,
+                     "axes.axisbelow": True, "legend.frameon": False})
+REFERENCE = {"color": "0.35", "linestyle": "--", "linewidth": 0.9}  # an unstyled hline/vline: not data
 
 LINESTYLES = {"solid": "-", "dashed": "--", "dotted": ":", "dashdot": "-.", "none": "none"}
 FLOOR = 1e-300  # non-positive values on a log axis are left out, as matplotlib would
@@ -66,9 +71,9 @@ def _series(ax, s: Series) -> None:
                             label=s.label if k == 0 else None, **{k2: v for k2, v in kw.items()
                                                                   if k2 in ("color", "alpha")})
     elif s.kind == "hline":
-        ax.axhline(float(s.y), label=s.label, **kw)
+        ax.axhline(float(s.y), label=s.label, **{**REFERENCE, **kw})
     elif s.kind == "vline":
-        ax.axvline(float(s.x), label=s.label, **kw)
+        ax.axvline(float(s.x), label=s.label, **{**REFERENCE, **kw})
     elif s.kind == "heatmap":
         x, y = _floats(s.x), _floats(s.y)
         image = ax.imshow(_floats(s.z), origin="lower", aspect="auto", extent=[x[0], x[-1], y[0], y[-1]],
@@ -80,6 +85,8 @@ def _series(ax, s: Series) -> None:
 
 def _panel(fig, ax, panel: Panel) -> None:
     images = [_series(ax, s) for s in panel.series]
+    if any(s.kind == "heatmap" for s in panel.series):
+        ax.grid(False)
     ax.set_xscale(panel.xscale)
     ax.set_yscale(panel.yscale)
     for axis, scale in ((ax.xaxis, panel.xscale), (ax.yaxis, panel.yscale)):

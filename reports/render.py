@@ -101,6 +101,12 @@ class ClaimView:
                                                                   if c.verdict == ERROR]
         return min(own, key=SEVERITY.index) if own else "none"
 
+    @property
+    def finding(self) -> str | None:
+        """"refuted" or "qualified" when a check (a control aside) says so, whatever else crashed."""
+        found = [c.verdict for c in self.checks if not c.control and c.verdict in FINDINGS]
+        return min(found, key=SEVERITY.index) if found else None
+
     def by_verdict(self, verdict: str) -> list[CheckView]:
         return [c for c in self.checks if c.verdict == verdict]
 
@@ -172,7 +178,7 @@ def render(evidence: Sequence[Evidence], claims: Sequence[Claim], title: str, ru
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         families=families, family_ids=family_ids, columns=(*VERDICTS, ERROR), checks=checks,
         counts=counts, controls=controls,
-        findings=[s for s in sections if s.verdict in FINDINGS],
+        findings=[s for s in sections if s.finding],
         surprising=[c for c in checks if c.surprising], crashed=crashed,
         as_written=[c for c in views if c.as_written is not None],
         evidence_json=_json_for_script(records))

@@ -114,7 +114,7 @@ def _like_records(values: list[Any]) -> bool:
 def _short(v: Any) -> bool:
     """Fits a key/value pair: a leaf, or a list of leaves written inline or plotted."""
     if isinstance(v, dict):
-        return False
+        return not v
     if isinstance(v, list):
         return all(not isinstance(x, (dict, list)) for x in v) and (
             len(v) <= INLINE or all(_is_number(x) for x in v))
@@ -235,7 +235,7 @@ class Renderer:
         ys = [_float(x) for x in v]
         finite = [y for y in ys if math.isfinite(y)]
         if finite and min(finite) == max(finite) and len(finite) == len(ys):
-            return Markup('<span class="list">{} × {}</span>').format(len(v), scalar(v[0]))
+            return Markup('<span class="list">{} values, all {}</span>').format(len(v), scalar(v[0]))
         stats = Markup("n = {} · first {} · last {} · min {} · max {}").format(
             len(v), scalar(v[0]), scalar(v[-1]),
             number(min(finite)) if finite else "–", number(max(finite)) if finite else "–")

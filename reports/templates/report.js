@@ -1,10 +1,16 @@
 // The raw records: the page carries the Evidence JSON once; a record is written out when opened.
 (function () {
+  // Indented JSON with each list of numbers or strings on one line (raw newlines are only structural).
+  function pretty(value) {
+    return JSON.stringify(value, null, 1).replace(/\[\n[^\[\]{}]*?\n\s*\]/g, function (list) {
+      return "[" + list.slice(1, -1).trim().split(/,\n\s*/).join(", ") + "]";
+    });
+  }
   var data = JSON.parse(document.getElementById("evidence-json").textContent);
   document.querySelectorAll("details.raw").forEach(function (d) {
     d.addEventListener("toggle", function () {
       var pre = d.querySelector("pre");
-      if (d.open && !pre.textContent) pre.textContent = JSON.stringify(data[Number(d.dataset.record)], null, 1);
+      if (d.open && !pre.textContent) pre.textContent = pretty(data[Number(d.dataset.record)]);
     });
   });
   var link = document.getElementById("download");
