@@ -123,7 +123,7 @@ def _check_view(e: Evidence, record: dict[str, Any], index: int, ids: Ids, rende
                      summary=e.summary, record=index,
                      setting=render(setting) if setting else None,
                      measured=render(record["measured"]) if record["measured"] else None,
-                     derivation=[derivation.step(d) for d in record["derivation"]],
+                     derivation=[derivation.step(d, index, k) for k, d in enumerate(record["derivation"])],
                      counterexample=render(record["counterexample"]) if record["counterexample"] else None)
     if "as_written" in record["setting"]:
         view.as_written = render(record["setting"]["as_written"])

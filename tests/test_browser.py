@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import sympy as sp
 
 from reports.render import render
 from theory import verify
@@ -77,7 +78,8 @@ def _odd_evidence() -> list[Evidence]:
     written = Evidence(kind="numeric", verdict="qualified",
                        summary="Holds only with the appendix's normalization.",
                        setting={"as_written": "r̃(C_f) ≈ 1 + α_f ε (main text, Prop. 3.1)", "seed": 0},
-                       measured=measured, figures=[figure], derivation=[("a step", "in words")])
+                       measured=measured, figures=[figure],
+                       derivation=[("a step", "in words"), ("a long sum", sum(sp.symbols("x:400")))])
     written.claim, written.check = "novel.statement", "as-printed"
     control = Evidence(kind="symbolic", verdict="proved", summary="A control that was not refuted.",
                        setting={"control": True})
@@ -193,6 +195,10 @@ def test_math_is_typeset_and_nothing_is_cut(page, report):
     assert maths.count() > 0
     boxes = [maths.nth(i).bounding_box() for i in range(min(5, maths.count()))]
     assert all(b and b["width"] > 0 for b in boxes)
+    long = page.locator("details.long[data-record]").first  # typeset from the record when opened
+    long.locator("summary").click()
+    box = long.locator("math").bounding_box()
+    assert box and box["width"] > 1000 and long.locator("math mi").count() >= 400
     assert page.locator("svg.network").count() >= 2  # the counterexamples that hold a network
     assert page.locator("svg.sparkline").count() >= 1
 

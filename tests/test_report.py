@@ -150,7 +150,18 @@ def test_a_matrix_written_as_text_is_typeset():
     step = str(derivation.step({"label": "z", "text": "Matrix([[0, 0]])", "mathml": None}))
     assert "<math" in step and "Matrix(" not in step
     long = str(derivation.step({"label": "big", "text": "x" * 5000, "mathml": "<mi>x</mi>"}))
-    assert "<details" in long and "5,000 characters" in long
+    assert "<details" in long and "5,000 characters" in long and "<mi>x</mi>" in long
+    lazy = str(derivation.step({"label": "big", "text": "x" * 5000, "mathml": "<mi>x</mi>"}, 3, 1))
+    assert 'data-record="3" data-step="1"' in lazy and "<mi>" not in lazy  # typeset from the record
+
+
+@pytest.mark.parametrize("mathml", ['<mi>x</mi><img src="x" onerror="alert(1)">',
+                                    '<mtext onclick="a">x</mtext>', "<mi>x</mi><script>alert(1)</script>",
+                                    '<mi href="javascript:x">x</mi>', "<mi>a</mi> < <mi>b</mi>"])
+def test_mathml_from_a_record_that_is_not_plain_mathml_is_shown_as_text(mathml):
+    html = str(derivation.step({"label": "l", "text": "x = y", "mathml": mathml}))
+    assert "<math" not in html and "x = y" in html
+    assert derivation.safe_mathml('<mrow><mo stretchy="false">(</mo><mi>x</mi><mo>&lt;</mo></mrow>')
 
 
 def _record(claim, check, verdict, control=False, **kw):

@@ -13,6 +13,14 @@
       if (d.open && !pre.textContent) pre.textContent = pretty(data[Number(d.dataset.record)]);
     });
   });
+  // Long expressions: typeset from the record when opened (their MathML is not written twice).
+  document.querySelectorAll("details.long[data-record]").forEach(function (d) {
+    d.addEventListener("toggle", function () {
+      var box = d.querySelector(".math");
+      var item = data[Number(d.dataset.record)].derivation[Number(d.dataset.step)];
+      if (d.open && !box.firstChild) box.innerHTML = '<math display="block">' + item.mathml + "</math>";
+    });
+  });
   var link = document.getElementById("download");
   link.href = URL.createObjectURL(new Blob([JSON.stringify(data, null, 1)], {type: "application/json"}));
 })();
