@@ -337,7 +337,8 @@ def alpha(config: Config, paper_alpha: dict[str, float] | None = None) -> Eviden
                "quadrature": f"composite Gauss–Legendre, |z| ≤ {gaussian.L}, {gaussian.NODES} nodes per ≤ "
                              f"{gaussian.PANEL}-wide panel, split at kinks", "seed": config.seed,
                "as_written": _as_written(
-                   "α_f = E f'(z)²/E f(z)² − 1, z ~ N(0, 1); 'ReLU with α_f = 0.5000, Tanh with α_f = 0.6667, and GELU "
+                   "α_f = E f'(z)²/E f(z)² − 1, z ~ N(0, 1); 'ReLU with α_f = 0.5000, Tanh with α_f = "
+                   "0.6667, and GELU "
                    "with α_f = 0.5449'.", "§3, Prop. 3.1; App. A.1.3, caption of the validation-2 figure",
                    "ReLU 0, Tanh 0.1778, GELU 1/(3 + 2√3π) = 0.0720 with the printed definition; the centred "
                    "E f'²/Var f − 1 gives 0.4669, 0.1778, 0.3188")}
@@ -428,9 +429,11 @@ def lemma(config: Config) -> Evidence:
                             f"than at ε = {eps[0]:g}",
                "correlation": "uncentred (centred alongside)", "seed": config.seed,
                "as_written": _as_written(
-                   "If X, Y ~ N(0, 1) are nearly identical, E XY = 1 − ε, then E f(X)f(Y)/√(E f(X)² E f(Y)²) ≈ "
+                   "If X, Y ~ N(0, 1) are nearly identical, E XY = 1 − ε, then E f(X)f(Y)/√(E f(X)² E f(Y)²) "
+                   "≈ "
                    "1 − (α_f + 1)ε.", "App. A.1, lemma before the effective-rank proposition",
-                   "1 − corr = (α_f + 1)ε + o(ε) for f continuous with f' ∈ L² (f in the Gaussian Sobolev space "
+                   "1 − corr = (α_f + 1)ε + o(ε) for f continuous with f' ∈ L² (f in the Gaussian Sobolev "
+                   "space "
                    "H¹); for f with a jump (step) 1 − corr ~ √ε")}
     step_q = {n: round(rows[n]["power_q_of_1-corr"], 3) for n in fails}
     if identity != 0 or not all(price.values()):
@@ -722,9 +725,11 @@ def corollary(config: Config) -> Evidence:
     setting = {"tau": TAU, "a": a_seq, "b": b_seq, "s": s_seq, "seed": config.seed,
                "statement": "α_(f_s) → ∞ and E f_s² bounded ⇒ f_s'(z) → 0 in probability",
                "as_written": _as_written(
-                   "If α_{f_{s_k}} → ∞ and E f_{s_k}(z)² ≤ M for all k, then lim P(|f'_{s_k}(z)| < ε) = 1 for every "
+                   "If α_{f_{s_k}} → ∞ and E f_{s_k}(z)² ≤ M for all k, then lim P(|f'_{s_k}(z)| < ε) = 1 "
+                   "for every "
                    "ε > 0, z ~ N(0, 1).", "§3, Corollary 3.3 (and its tanh/ReLU examples, §3 and App. A.1.1)",
-                   "false in general (f_s = sin(s z)); true for the affine families f(a z + b) of the two classes "
+                   "false in general (f_s = sin(s z)); true for the affine families f(a z + b) of the two "
+                   "classes "
                    "of App. A.1.1 under the conditions of rank.growth")}
     p_tanh, p_relu = tanh_m["P(|f_a'| < 1e-4)"][-1], relu_m["P(f' = 0)"][-1]
     examples = (f"The paper's two examples do behave as stated: α(tanh(az)) ≈ 0.53 a, P(|f'| < 1e-4) = "
@@ -889,8 +894,10 @@ def validation(config: Config) -> Evidence:
                "nearly_full": f"r̃ ≥ {NEARLY_FULL} × r̃ on isotropic input",
                "rank_tolerance": "σ > σ_max·max(n, d)·eps_float64", "seed": config.seed,
                "as_written": _as_written(
-                   "10,000 samples in 50-dimensional space with intrinsic rank 10: all non-linear activations "
-                   "increase the rank; 'ReLU and ELU achieve nearly full rank recovery, while bounded activations "
+                   "10,000 samples in 50-dimensional space with intrinsic rank 10: all non-linear "
+                   "activations "
+                   "increase the rank; 'ReLU and ELU achieve nearly full rank recovery, while bounded "
+                   "activations "
                    "like Tanh and Sigmoid show more moderate but still significant recovery'.",
                    "App. A.1.3, validation 1", "every non-polynomial f recovers full hard rank (50); the "
                    "differences are in effective rank only")}
@@ -913,7 +920,8 @@ def validation(config: Config) -> Evidence:
         summary = (f"Holds: {', '.join(held) or 'none'}; fails: {', '.join(failed)}. Hard rank is {d} for "
                    f"every non-polynomial f (identity {rows['identity']['hard_rank']}), so it cannot single "
                    f"out ReLU/ELU. Effective rank (input {input_er:.1f}) uncentred: {fmt}; centred: {fmt_c}. "
-                   f"Relative to the r̃ the same activation gives on full-rank isotropic input: {rec} (nearly "
+                   f"Relative to the r̃ the same activation gives on full-rank isotropic input: {rec} "
+                   "(nearly "
                    f"full needs {NEARLY_FULL:.0%}).")
     return Evidence(kind="numeric", verdict=verdict, summary=summary, setting=setting, measured=measured,
                     counterexample=counter, figures=[_validation_figure(rows, d, input_er)])
@@ -956,7 +964,8 @@ def _continuous() -> list[Activation]:
 PROP31_FORMS: dict[str, tuple[str, Any]] = {
     "printed": ("r̃(C_f) ≈ 1 + α_f ε  (ε = r̃(C) − 1)", lambda a: a),
     "corrected": ("r̃(C_f) ≈ 1 + (1 + α_f) ε  (ε = r̃(C) − 1)", lambda a: 1 + a),
-    "planted": ("r̃(C_f) ≈ 1 + (1 + 2α_f) ε  (a planted misprint of the corrected form)", lambda a: 1 + 2 * a),
+    "planted": ("r̃(C_f) ≈ 1 + (1 + 2α_f) ε  (a planted misprint of the corrected form)",
+                lambda a: 1 + 2 * a),
 }
 
 
@@ -997,41 +1006,52 @@ def prop31_main(config: Config, form: str = "printed") -> Evidence:
     measured = {"n": ns, "delta": eps, "form": text, "regimes": regimes, "regimes_appendix_form": appendix,
                 "holds_at_smallest_delta": at_smallest, "per_activation": rows}
     setting = {"C": "(1 − δ)11ᵀ + δI, δ the correlation gap", "n": ns, "delta": eps, "seed": config.seed,
-               "C_f": "uncentred, (1/n) E f(X)ᵀ f(X) as printed", "tolerance": f"{AS_WRITTEN_TOL:.0%} on r̃ − 1",
+               "C_f": "uncentred, (1/n) E f(X)ᵀ f(X) as printed", "tolerance": f"{AS_WRITTEN_TOL:.0%} on r̃ "
+                                                                               "− 1",
                "form_decided": text,
                "as_written": _as_written(
-                   "If the input features are highly correlated with effective rank 1 + ε for some small ε > 0, "
+                   "If the input features are highly correlated with effective rank 1 + ε for some small ε > "
+                   "0, "
                    "the effective rank of C_f will be approximately 1 + α_f ε, α_f = E f'(z)²/E f(z)² − 1.",
                    "§3, Prop. 3.1 (second part); App. A.1, the restated proposition",
-                   "r̃(C_f) − 1 ≈ (1 + α_f)(r̃(C) − 1) as ε → 0 (relative correction ln(1 + α_f)/ln(ne/δ), δ the "
-                   "correlation gap); the appendix's own form r̃(C)(1 + α_f δ ln(n/δ)) reads ε as the correlation "
+                   "r̃(C_f) − 1 ≈ (1 + α_f)(r̃(C) − 1) as ε → 0 (relative correction ln(1 + α_f)/ln(ne/δ), δ "
+                   "the "
+                   "correlation gap); the appendix's own form r̃(C)(1 + α_f δ ln(n/δ)) reads ε as the "
+                   "correlation "
                    "gap δ, not as r̃(C) − 1, and does not reduce to 1 + α_f ε")}
     if all(v == "everywhere" for v in kinds.values()):
         verdict, counter = "confirmed", None
         summary = f"{text} holds within {AS_WRITTEN_TOL:.0%} on the whole (n, δ) grid."
     elif not failing:
         verdict, counter = "qualified", None
-        summary = (f"{text} holds as ε → 0 for every activation (within {AS_WRITTEN_TOL:.0%} at δ = {eps[-1]:.0e}), "
+        summary = (f"{text} holds as ε → 0 for every activation (within {AS_WRITTEN_TOL:.0%} at δ = "
+                   f"{eps[-1]:.0e}), "
                    "but only for small enough ε: largest δ at n = " + str(ns[-1]) + ": " + ", ".join(
                        f"{k} {regimes[k]['largest_eps_by_n'][ns[-1]]:.0e}" for k in regimes
                        if regimes[k]['largest_eps_by_n'][ns[-1]]) + ".")
     else:
         verdict = "refuted"
         f0 = "relu" if "relu" in failing else failing[0]
-        n0, i0 = ns[-1], int(np.argmin(np.abs(np.log(eps / 1e-4))))  # a small ε where the corrected form holds
+        # a small ε where the corrected form holds
+        n0, i0 = ns[-1], int(np.argmin(np.abs(np.log(eps / 1e-4))))
         row = rows[f0]["by_n"][n0]
         counter = {"activation": f0, "alpha": rows[f0]["alpha"], "n": n0, "delta": float(eps[i0]),
-                   "r_C_minus_1": float(row["r_C_minus_1"][i0]), "r_C_f_minus_1": float(row["r_C_f_minus_1"][i0]),
+                   "r_C_minus_1": float(row["r_C_minus_1"][i0]),
+                   "r_C_f_minus_1": float(row["r_C_f_minus_1"][i0]),
                    "predicted_r_C_f_minus_1": float(row["predicted_r_C_f_minus_1"][i0])}
-        ratio = {k: float(rows[k]["by_n"][n0]["ratio_of_excesses"][-1]) for k in ("relu", "tanh", "gelu", "sigmoid")
+        ratio = {k: float(rows[k]["by_n"][n0]["ratio_of_excesses"][-1]) for k in ("relu", "tanh", "gelu",
+                                                                                  "sigmoid")
                  if k in rows}
-        summary = (f"{text} fails for {len(failing)} of {len(rows)} activations even at δ = {eps[-1]:.0e}; e.g. "
+        summary = (f"{text} fails for {len(failing)} of {len(rows)} activations even at δ = {eps[-1]:.0e}; "
+                   "e.g. "
                    f"{f0} (α = {rows[f0]['alpha']:.4g}, n = {n0}, δ = {eps[i0]:.0e}): r̃(C) − 1 = "
-                   f"{counter['r_C_minus_1']:.4e}, exact r̃(C_f) − 1 = {counter['r_C_f_minus_1']:.4e}, predicted "
+                   f"{counter['r_C_minus_1']:.4e}, exact r̃(C_f) − 1 = {counter['r_C_f_minus_1']:.4e}, "
+                   "predicted "
                    f"{counter['predicted_r_C_f_minus_1']:.4e}. The excess is multiplied by about 1 + α_f: "
                    "(r̃(C_f) − 1)/(r̃(C) − 1) = " + ", ".join(f"{k} {v:.3f}" for k, v in ratio.items())
                    + " against 1 + α_f = " + ", ".join(f"{rows[k]['alpha'] + 1:.3f}" for k in ratio)
-                   + f" (δ = {eps[-1]:.0e}). The appendix form reads ε as the correlation gap (rank.effective).")
+                   + f" (δ = {eps[-1]:.0e}). The appendix form reads ε as the correlation gap "
+                     "(rank.effective).")
     return Evidence(kind="numeric", verdict=verdict, summary=summary, setting=setting, measured=measured,
                     counterexample=counter, figures=[_prop31_figure(eps, ratios, ns[-1])])
 
@@ -1047,7 +1067,8 @@ def _prop31_figure(eps: np.ndarray, ratios: dict[str, tuple[np.ndarray, float]],
     return Figure(f"Prop. 3.1 as printed: (r̃(C_f) − 1)/(r̃(C) − 1) for C = (1 − δ)11ᵀ + δI, n = {n} (exact, "
                   "closed form). Dashed: 1 + α_f (the corrected coefficient); dotted: α_f (the printed one; "
                   "ReLU's α = 0 drawn at 1e-3).",
-                  [Panel(series, xlabel="δ (correlation gap)", ylabel="(r̃(C_f) − 1)/(r̃(C) − 1)", xscale="log",
+                  [Panel(series, xlabel="δ (correlation gap)", ylabel="(r̃(C_f) − 1)/(r̃(C) − 1)",
+                         xscale="log",
                          yscale="log")], width=6.5, height=3.2)
 
 
@@ -1066,7 +1087,8 @@ MEHLER_READINGS: dict[str, tuple[str, Any, Any]] = {
     "printed, He_k probabilists', variance 1": ("probabilists", 1, lambda k: 2**k * sp.factorial(k)),
     "printed, H_k physicists', variance 1": ("physicists", 1, lambda k: 2**k * sp.factorial(k)),
     "corrected, He_k probabilists', variance 1": ("probabilists", 1, lambda k: sp.factorial(k)),
-    "corrected, H_k physicists', variance 1/2": ("physicists", sp.Rational(1, 2), lambda k: 2**k * sp.factorial(k)),
+    "corrected, H_k physicists', variance 1/2": ("physicists", sp.Rational(1, 2),
+                                                 lambda k: 2**k * sp.factorial(k)),
     "planted, He_k probabilists', (k+1)!": ("probabilists", 1, lambda k: sp.factorial(k + 1)),
 }
 MEHLER_PRINTED = ("printed, He_k probabilists', variance 1", "printed, H_k physicists', variance 1")
@@ -1076,7 +1098,8 @@ MEHLER_CORRECTED = ("corrected, He_k probabilists', variance 1", "corrected, H_k
 def _mehler_residual(reading: str, K: int) -> sp.Matrix:
     convention, variance, rhs = MEHLER_READINGS[reading]
     M = gaussian.hermite_product_moments(K, convention, variance)
-    return sp.Matrix(K + 1, K + 1, lambda k, l: sp.expand(M[k, l] - (rhs(k) * gaussian.RHO**k if k == l else 0)))
+    return sp.Matrix(K + 1, K + 1, lambda k, l: sp.expand(M[k,
+                                                            l] - (rhs(k) * gaussian.RHO**k if k == l else 0)))
 
 
 @check("rank.mehler")
@@ -1110,8 +1133,10 @@ def mehler(config: Config, readings: tuple[str, ...] = MEHLER_PRINTED) -> Eviden
                 "chain_minus_true_kernel_variance_1 (generic cubic)": sp.sstr(chain_vs_1),
                 "chain_minus_true_kernel_variance_1/2 (generic cubic)": sp.sstr(chain_vs_half),
                 "tanh_kernel_at_rho_1/2": {"true E tanh(Z_i) tanh(Z_j)": k_true, "printed chain": k_chain},
-                "conclusion_unaffected": "a_k = c_k² 2^k k! ≥ 0 with infinitely many > 0 in either reading, so "
-                                         "C = Σ a_k Σ^(∘k) stays a sum of PSD Hadamard powers: full rank stands",
+                "conclusion_unaffected": "a_k = c_k² 2^k k! ≥ 0 with infinitely many > 0 in either reading, "
+                                         "so "
+                                         "C = Σ a_k Σ^(∘k) stays a sum of PSD Hadamard powers: full rank "
+                                         "stands",
                 "a_k_nonnegative": positive}
     derivation = [(f"E P_k P_l - rhs, {r}", residuals[r]) for r in (*readings, *MEHLER_CORRECTED)]
     derivation += [("printed chain sum_k c_k^2 2^k k! rho^k, generic cubic", chain),
@@ -1125,7 +1150,8 @@ def mehler(config: Config, readings: tuple[str, ...] = MEHLER_PRINTED) -> Eviden
                    "C_ij = Σ_k c_k² (2^k k!) Σ_ij^k.",
                    "App. A.1, proof of the hard-rank proposition (Mehler's formula)",
                    "E[He_k(Z_i) He_l(Z_j)] = δ_kl k! ρ^k for the probabilists' He_k at variance 1 (so "
-                   "C_ij = Σ_k (E f He_k)²/k! · Σ_ij^k); the printed 2^k k! belongs to the physicists' H_k at "
+                   "C_ij = Σ_k (E f He_k)²/k! · Σ_ij^k); the printed 2^k k! belongs to the physicists' H_k "
+                   "at "
                    "variance 1/2. The conclusion (full rank) is unaffected.")}
     if failing:
         r0 = failing[0]
@@ -1137,10 +1163,13 @@ def mehler(config: Config, readings: tuple[str, ...] = MEHLER_PRINTED) -> Eviden
                    "printed": sp.sstr(rhs(k0) * gaussian.RHO**k0 if k0 == l0 else sp.S.Zero)}
         verdict = "refuted"
         summary = (f"The identity fails under {len(failing)} of {len(readings)} readings: e.g. {r0}, "
-                   f"E P_{k0}(Z_i) P_{l0}(Z_j) = {counter['exact']}, stated {counter['printed']}. It holds as "
+                   f"E P_{k0}(Z_i) P_{l0}(Z_j) = {counter['exact']}, stated {counter['printed']}. It holds "
+                   "as "
                    "δ_kl k! ρ^k for the probabilists' He_k at variance 1, "
-                   "and as δ_kl 2^k k! ρ^k for the physicists' H_k at variance 1/2; the proof's chain with its "
-                   f"c_k computes the kernel at variance 1/2 (tanh at ρ = 1/2: {k_chain:.5f} against the true "
+                   "and as δ_kl 2^k k! ρ^k for the physicists' H_k at variance 1/2; the proof's chain with "
+                   "its "
+                   f"c_k computes the kernel at variance 1/2 (tanh at ρ = 1/2: {k_chain:.5f} against the "
+                   "true "
                    f"{k_true:.5f}). The conclusion, full rank, is unaffected: the a_k stay ≥ 0.")
     else:
         verdict, counter = "proved", None
@@ -1222,14 +1251,19 @@ def eigen(config: Config, form: str = "printed") -> Evidence:
         C = sp.ones(bad, bad) * (1 - e) + sp.eye(bad) * e
         counter = {"n": bad, "eigenvalues": sp.sstr(C.eigenvals()), "stated_top": sp.sstr(top_f(bad, e)),
                    "stated_small": sp.sstr(small_f(bad, e))}
-        summary = (f"The stated spectrum is wrong: for n = {bad}, C's eigenvalues are {counter['eigenvalues']}, "
+        summary = (f"The stated spectrum is wrong: for n = {bad}, C's eigenvalues are "
+                   f"{counter['eigenvalues']}, "
                    f"stated top {counter['stated_top']} and {bad - 1} × {counter['stated_small']}.")
     elif H_ok:
         verdict, counter = "proved", None
-        summary = (f"Proved: C1 = (1 + (n − 1)(1 − ε))1 and Cv = εv for v ⊥ 1 (symbolic n, ε; SymPy spectra for "
-                   f"n = 2..6). The entropy step holds as printed for large n: H(C) = ((n − 1)/n) ε ln(ne/ε) + "
-                   f"O(ε²), relative error of ε ln(ne/ε) {err[ns[-1]][-1]:.1e} at n = {ns[-1]}, ε = {eps[-1]:.0e} "
-                   f"({err[ns[0]][-1]:.1e} at n = {ns[0]}: the factor (n − 1)/n); p_1 ≈ 1 − ε is off by exactly "
+        summary = ("Proved: C1 = (1 + (n − 1)(1 − ε))1 and Cv = εv for v ⊥ 1 (symbolic n, ε; SymPy spectra "
+                   "for "
+                   "n = 2..6). The entropy step holds as printed for large n: H(C) = ((n − 1)/n) ε ln(ne/ε) "
+                   "+ "
+                   f"O(ε²), relative error of ε ln(ne/ε) {err[ns[-1]][-1]:.1e} at n = {ns[-1]}, ε = "
+                   f"{eps[-1]:.0e} "
+                   f"({err[ns[0]][-1]:.1e} at n = {ns[0]}: the factor (n − 1)/n); p_1 ≈ 1 − ε is off by "
+                   "exactly "
                    "a factor (n − 1)/n in 1 − p_1.")
     else:
         verdict = "refuted"
@@ -1260,7 +1294,7 @@ def hard_proof(config: Config, every_k: bool = False) -> Evidence:
     rng = np.random.default_rng(config.seed + 11)
     d, trials = 20, 6 if config.quick else 20
     rows = []
-    for t in range(trials):
+    for _ in range(trials):
         r = int(rng.integers(2, 8))
         S = spectra.correlation_of_rank(d, r, rng)
         off = np.abs(S - np.diag(np.diag(S)))
@@ -1271,7 +1305,7 @@ def hard_proof(config: Config, every_k: bool = False) -> Evidence:
         def lam_min(k: int, S: np.ndarray = S) -> float:
             return float(np.linalg.eigvalsh(S**k).min())
         first_pd = next((k for k in range(1, min(k_star, 64) + 1) if lam_min(k) > tol), None)
-        dominant = bool(np.all(1 > (off**k_star).sum(1)))
+        dominant = bool(np.all((off**k_star).sum(1) < 1))
         rows.append({"rank": r, "max_offdiag": m, "k_star": k_star, "first_positive_definite_k": first_pd,
                      "dominant_at_k_star": dominant, "lambda_min_at_k_star": lam_min(k_star),
                      "rank_of_power_0": int(np.linalg.matrix_rank(np.ones((d, d)))),
@@ -1282,8 +1316,10 @@ def hard_proof(config: Config, every_k: bool = False) -> Evidence:
     measured = {"d": d, "trials": rows, "steps_hold": holds}
     setting = {"d": d, "trials": trials, "seed": config.seed, "tolerance": "λ_min > d·eps_float64",
                "as_written": _as_written(
-                   "Σ^(∘0) is a matrix of all ones (rank 1); as k increases the off-diagonal (Σ_ij)^k decay, and "
-                   "by Gershgorin for large enough k Σ^(∘k) becomes strictly diagonally dominant and thus positive "
+                   "Σ^(∘0) is a matrix of all ones (rank 1); as k increases the off-diagonal (Σ_ij)^k decay, "
+                   "and "
+                   "by Gershgorin for large enough k Σ^(∘k) becomes strictly diagonally dominant and thus "
+                   "positive "
                    "definite; C = Σ a_k Σ^(∘k) with a PSD sum and one positive-definite term is full rank.",
                    "App. A.1, proof of the hard-rank proposition", None)}
     if every_k:
@@ -1300,8 +1336,10 @@ def hard_proof(config: Config, every_k: bool = False) -> Evidence:
     first = sorted({r["first_positive_definite_k"] for r in rows if r["first_positive_definite_k"]})
     if holds:
         verdict, counter = "confirmed", None
-        summary = (f"The proof's steps hold on {trials} random rank-deficient Σ (d = {d}): Σ^(∘k) is strictly "
-                   f"diagonally dominant from k* = ⌈ln(d−1)/ln(1/m)⌉ (k* from {min(r['k_star'] for r in rows)} to "
+        summary = (f"The proof's steps hold on {trials} random rank-deficient Σ (d = {d}): Σ^(∘k) is "
+                   "strictly "
+                   "diagonally dominant from k* = ⌈ln(d−1)/ln(1/m)⌉ (k* from "
+                   f"{min(r['k_star'] for r in rows)} to "
                    f"{max(r['k_star'] for r in rows)}), positive definite already from k = {first} on; only "
                    "the Mehler normalization is misprinted (rank.mehler).")
     else:
@@ -1345,16 +1383,14 @@ def _tail_constant(f: Activation) -> tuple[float, float]:
 def _affine(f: Activation, a: np.ndarray, b: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
     """(α, P(f'_{a,b}(z) < τ)) of g(z) = f(a z + b) along a sequence: α by quadrature (ReLU from its closed
     form in c = −b/a: relu(a z + b) = a relu(z − c)), P from the exact set {x : a f'(x) < τ}."""
-    if f.name == "relu":
-        al = gaussian.relu_shift_values(-b / a)[0]
-    else:
-        al = gaussian.affine_alpha(f, b, a)[0]
+    al = gaussian.relu_shift_values(-b / a)[0] if f.name == "relu" else gaussian.affine_alpha(f, b, a)[0]
     d = gaussian.numeric(f.derivative)
     xmax = float(np.max(np.abs(b) + gaussian.L * a)) + 1.0
     p = []
     for ak, bk in zip(a, b):
         grid = np.linspace(-xmax, xmax, 400001)
-        small = ak * d(grid) < tau  # f' ≥ 0 for every class member; the window is coarse only where f' is flat
+        # f' ≥ 0 for every class member; the window is coarse only where f' is flat
+        small = ak * d(grid) < tau
         edges = np.flatnonzero(np.diff(np.concatenate([[0], small.astype(int), [0]])))
         sets = [(-math.inf if lo == 0 else grid[lo], math.inf if hi == len(grid) else grid[hi - 1])
                 for lo, hi in zip(edges[::2], edges[1::2])]
@@ -1391,7 +1427,8 @@ def growth(config: Config, half_rate: float = 2.0, plateau_rate: float = 1.0) ->
                           "P_frozen": p, "P_to_1": bool(p[-1] > 0.9 and p[-1] >= p[0])}
         printed, corrected = out["printed: a/b → −∞ (a = c², b = −c)"], out["b/a → −∞ (a = c, b = −c²)"]
         rows[name] = {"C_minus": c_minus, "sequences": out,
-                      "printed_condition_holds": printed["unbounded"] and printed["P_to_1"] and printed["rate_holds"],
+                      "printed_condition_holds": (printed["unbounded"] and printed["P_to_1"]
+                                                  and printed["rate_holds"]),
                       "b_over_a_condition_holds": corrected["rate_holds"] and corrected["P_to_1"]}
         if not rows[name]["printed_condition_holds"]:
             fails.append(name)
@@ -1400,8 +1437,8 @@ def growth(config: Config, half_rate: float = 2.0, plateau_rate: float = 1.0) ->
         f = _activation(name)
         c_minus, c_plus = _tail_constant(f)
         fn_d = gaussian.numeric(f.derivative)
-        slope_int = float(integrate.quad(lambda x: float(fn_d(np.array(x))**2), -np.inf, 0.0)[0]
-                          + integrate.quad(lambda x: float(fn_d(np.array(x))**2), 0.0, np.inf)[0])
+        slope_int = sum(integrate.quad(lambda x, fn_d=fn_d: float(fn_d(np.array(x))**2), lo, hi)[0]
+                        for lo, hi in ((-np.inf, 0.0), (0.0, np.inf)))
         a = np.array(sizes.growth_a)
         out = {}
         for label, shift in (("b = 0", 0.0), ("a/b = −2", -0.5), ("a/b = 1", 1.0)):
@@ -1411,28 +1448,37 @@ def growth(config: Config, half_rate: float = 2.0, plateau_rate: float = 1.0) ->
             limit = (math.exp(-cc**2 / 2) / math.sqrt(2 * math.pi) * slope_int
                      / (c_plus**2 * float(ndtr(-cc)) + c_minus**2 * float(ndtr(cc))))
             ratio = al / a**plateau_rate
-            out[label] = {"a": a, "b": b, "alpha": al, "alpha_over_rate": ratio, "limit_alpha_over_a": float(limit),
-                          "rate_holds": bool(abs(ratio[-1] / ratio[-2] - 1) <= AS_WRITTEN_TOL and ratio[-1] > 1e-3),
+            out[label] = {"a": a, "b": b, "alpha": al, "alpha_over_rate": ratio,
+                          "limit_alpha_over_a": float(limit),
+                          "rate_holds": bool(abs(ratio[-1] / ratio[-2] - 1) <= AS_WRITTEN_TOL
+                                             and ratio[-1] > 1e-3),
                           "P_frozen": p, "P_increasing": bool(np.all(np.diff(p) >= -1e-12))}
         plateau[name] = {"C_minus": c_minus, "C_plus": c_plus, "integral_f'^2": slope_int, "sequences": out}
         if not all(v["rate_holds"] and v["P_increasing"] for v in out.values()):
             fails.append(name)
     measured = {"half_vanishing": rows, "plateauing": plateau, "failing": fails,
-                "rates_decided": {"half_vanishing": f"(b/a)^{half_rate:g}", "plateauing": f"a^{plateau_rate:g}"}}
+                "rates_decided": {"half_vanishing": f"(b/a)^{half_rate:g}",
+                                  "plateauing": f"a^{plateau_rate:g}"}}
     setting = {"tau": TAU, "c": c, "a_plateau": list(sizes.growth_a), "seed": config.seed,
                "alpha": "of g(z) = f(a z + b), chain rule included; quadrature (relu: closed form)",
                "P": "exact normal-cdf sums over {x : a f'(x) < τ}",
                "as_written": _as_written(
-                   "(1) Half-vanishing, half-growth f (f ≈ x^p, p > 1/2, on x ≥ 0; f = C + O(1/|x|), f' = O(1/|x|²) "
+                   "(1) Half-vanishing, half-growth f (f ≈ x^p, p > 1/2, on x ≥ 0; f = C + O(1/|x|), f' = "
+                   "O(1/|x|²) "
                    "on x < 0): α_{f_{a_k,b_k}} grows as (b_k/a_k)² for large (a_k, b_k), b_k < 0, 'which is "
-                   "unbounded if lim a_k/b_k → −∞'. (2) Plateauing f (f → C_±, |f'| = O(1/x²)): α grows roughly as "
+                   "unbounded if lim a_k/b_k → −∞'. (2) Plateauing f (f → C_±, |f'| = O(1/x²)): α grows "
+                   "roughly as "
                    "a_k when a_k → ∞ and lim a_k/b_k ≠ 0. In both cases lim P(f'_{a_k,b_k}(z) < ε) = 1.",
                    "App. A.1.1",
-                   "(1) for C = 0 (ReLU, softplus, GELU, SiLU): α + 1 ≈ p c²/(2(2p − 1)) with c = −b/a, unbounded iff "
-                   "b_k/a_k → −∞ (a_k/b_k → 0⁻, as the ReLU example itself says), and then P(f' < ε) → 1; under the "
-                   "printed a_k/b_k → −∞, c → 0, α → α_f and P(f' < ε) → 1/2. For C ≠ 0 (ELU, SELU) E f² → C² and "
+                   "(1) for C = 0 (ReLU, softplus, GELU, SiLU): α + 1 ≈ p c²/(2(2p − 1)) with c = −b/a, "
+                   "unbounded iff "
+                   "b_k/a_k → −∞ (a_k/b_k → 0⁻, as the ReLU example itself says), and then P(f' < ε) → 1; "
+                   "under the "
+                   "printed a_k/b_k → −∞, c → 0, α → α_f and P(f' < ε) → 1/2. For C ≠ 0 (ELU, SELU) E f² → "
+                   "C² and "
                    "α → −1 along b/a → −∞ unless a_k grows like e^{c²/4} or faster. (2) holds, α/a_k → "
-                   "φ(c)∫f'²/(C₊²Φ(−c) + C₋²Φ(c)), but for power-law plateaus (softsign) P(f' < ε) → 1 only once "
+                   "φ(c)∫f'²/(C₊²Φ(−c) + C₋²Φ(c)), but for power-law plateaus (softsign) P(f' < ε) → 1 only "
+                   "once "
                    "a_k ≫ 1/ε.")}
     relu = rows["relu"]["sequences"]
     elu = rows["elu"]["sequences"]["b/a → −∞ (a = c, b = −c²)"]
@@ -1447,10 +1493,13 @@ def growth(config: Config, half_rate: float = 2.0, plateau_rate: float = 1.0) ->
                                                "P_frozen": pr["P_frozen"]},
                    "elu, b/a → −∞": {"a": elu["a"], "b": elu["b"], "alpha": elu["alpha"]}}
         summary = (f"As printed the statement fails for {', '.join(fails)}. Under the printed condition "
-                   f"a_k/b_k → −∞ (a = c², b = −c) the shift c = −b/a → 0: ReLU's α goes {pr['alpha'][0]:.3g} → "
+                   "a_k/b_k → −∞ (a = c², b = −c) the shift c = −b/a → 0: ReLU's α goes "
+                   f"{pr['alpha'][0]:.3g} → "
                    f"{pr['alpha'][-1]:.3g} (→ α_ReLU = 0) and P(f' < 1e-4) → {p_printed:.3f}, not 1. "
-                   "The condition that works is the ReLU example's own, b_k/a_k → −∞: then α/(b/a)² → 1/2 for "
-                   f"the C = 0 members ({', '.join(works)}). For ELU and SELU (C ≠ 0) E f² → C² and α → −1 instead "
+                   "The condition that works is the ReLU example's own, b_k/a_k → −∞: then α/(b/a)² → 1/2 "
+                   "for "
+                   f"the C = 0 members ({', '.join(works)}). For ELU and SELU (C ≠ 0) E f² → C² and α → −1 "
+                   "instead "
                    f"(ELU: α = {elu['alpha'][-1]:.4f} at c = {c[-1]:g}), unless a grows like e^(c²/2). The "
                    f"plateauing case holds (α/a → its limit); softsign's P(f' < 1e-4) is {soft:.2f} at "
                    f"a = {sizes.growth_a[-1]:g}: → 1 only for a ≫ 1/ε.")
@@ -1472,7 +1521,8 @@ def _growth_figure(rows: dict, plateau: dict) -> Figure:
     flat = [_line(seq["a"], seq["alpha"], f"{name}, {label}", color=f"C{i}", marker=".",
                   linestyle={"b = 0": "solid", "a/b = −2": "dashed", "a/b = 1": "dotted"}[label])
             for i, (name, r) in enumerate(plateau.items()) for label, seq in r["sequences"].items()]
-    return Figure("App. A.1.1: α + 1 of half-vanishing f(a z + b) against |b/a| (dashed: the printed condition "
+    return Figure("App. A.1.1: α + 1 of half-vanishing f(a z + b) against |b/a| (dashed: the printed "
+                  "condition "
                   "a/b → −∞, where |b/a| → 0; solid: b/a → −∞) and α of plateauing f against a.",
                   [Panel(half, xlabel="|b/a|", ylabel="α + 1", xscale="log", yscale="log", legend="outside"),
                    Panel(flat, xlabel="a", ylabel="α", xscale="log", yscale="log", legend="outside")],
@@ -1503,7 +1553,8 @@ def growth_control(config: Config) -> Evidence:
 # ---- rank.figure31: Fig. 3.1 at small scale ---------------------------------------------------------
 
 def _cov_spectrum(H: torch.Tensor) -> np.ndarray:
-    """The authors' spectrum: singular values of torch.cov(Hᵀ) (the centred sample covariance), in H's dtype."""
+    """The authors' spectrum: singular values of torch.cov(Hᵀ) (the centred sample covariance), in H's
+    dtype."""
     with one_thread():
         return torch.linalg.svdvals(torch.cov(H.T)).double().numpy()
 
@@ -1548,17 +1599,22 @@ def figure31(config: Config, direction: int = +1) -> Evidence:
                 "numerical_rank_float32_abs_tol_1e-7 (authors' code)": rank32,
                 "hard_rank_float64_at_a_mid": hard, "monotone_in_direction": monotone, "limits_reached": ends,
                 "alpha_limits": alpha_limits,
-                "misprints": {"caption": "'Effect of input shifting': the figure varies the scale a of tanh(a x), "
+                "misprints": {"caption": "'Effect of input shifting': the figure varies the scale a of "
+                                         "tanh(a x), "
                                          "not a shift", "notation": "h_a = tanh(a x) with input called z"}}
     setting = {"d": d, "rank": r, "samples": n, "a": a_grid, "seed": config.seed,
                "inputs": "z = L Aᵀ, L ~ N(0, 1)^(n×5), A's rows normalized (unit variance)",
-               "spectrum": "singular values of torch.cov(hᵀ) (centred), float32 as the authors' code and float64",
+               "spectrum": "singular values of torch.cov(hᵀ) (centred), float32 as the authors' code and "
+                           "float64",
                "direction_decided": "rises with a" if direction > 0 else "falls with a (planted)",
                "as_written": _as_written(
-                   "Fig. 3.1: 'Effect of input shifting on post-activation effective rank for h_a = tanh(a x), "
-                   "with rank-deficient z (20 dimensional with rank 5). Left: normalized eigenvalue spectra of "
+                   "Fig. 3.1: 'Effect of input shifting on post-activation effective rank for h_a = tanh(a "
+                   "x), "
+                   "with rank-deficient z (20 dimensional with rank 5). Left: normalized eigenvalue spectra "
+                   "of "
                    "Cov(h) vs. scale a. Right: effective rank of Cov(h) vs. scale a.' The example before it: "
-                   "'If a is small, tanh(ax) ≈ ax … with α converging to 0; if a is very large, tanh(ax) approaches "
+                   "'If a is small, tanh(ax) ≈ ax … with α converging to 0; if a is very large, tanh(ax) "
+                   "approaches "
                    "a sign function, and α tends to infinity.'",
                    "§3, Fig. 3.1 and the example after Prop. 3.1",
                    "'Effect of input scaling' (the figure varies a); otherwise as printed",
@@ -1566,24 +1622,32 @@ def figure31(config: Config, direction: int = +1) -> Evidence:
     if monotone and ends and alpha_limits:
         verdict, counter = "confirmed", None
         summary = (f"Reproduced at n = {n}: r̃(Cov(tanh(a z))) rises with a from the input's {input_er:.2f} "
-                   f"(exact r̃(C) = {exact_small:.2f}) at a = {a_grid[0]:g} to {er64[-1]:.2f} at a = {a_grid[-1]:g} "
-                   f"(sign: {sign_er:.2f}, exact r̃((2/π) arcsin C) = {exact_large:.2f}); float32 as the authors "
+                   f"(exact r̃(C) = {exact_small:.2f}) at a = {a_grid[0]:g} to {er64[-1]:.2f} at a = "
+                   f"{a_grid[-1]:g} "
+                   f"(sign: {sign_er:.2f}, exact r̃((2/π) arcsin C) = {exact_large:.2f}); float32 as the "
+                   "authors "
                    f"compute it: {er32[0]:.2f} → {er32[-1]:.2f}. α(tanh(az)) = {alpha_a[0]:.1e} at a = "
-                   f"{a_grid[0]:g} and {alpha_a[-1]:.1f} at a = {a_grid[-1]:g}. Hard rank is {hard} for every a > 0, "
-                   f"though the authors' tolerance 1e-7 shows {rank32[0]} at a = {a_grid[0]:g}. Caption misprint: "
+                   f"{a_grid[0]:g} and {alpha_a[-1]:.1f} at a = {a_grid[-1]:g}. Hard rank is {hard} for "
+                   "every a > 0, "
+                   f"though the authors' tolerance 1e-7 shows {rank32[0]} at a = {a_grid[0]:g}. Caption "
+                   "misprint: "
                    "'input shifting' for the scale a.")
     else:
         verdict = "refuted"
         i = int(np.argmin(steps)) if not monotone else 0
         counter = {"a": float(a_grid[i]), "a_next": float(a_grid[min(i + 1, len(a_grid) - 1)]),
-                   "effective_rank": float(er64[i]), "effective_rank_next": float(er64[min(i + 1, len(er64) - 1)]),
+                   "effective_rank": float(er64[i]), "effective_rank_next": float(er64[min(i + 1,
+                                                                                           len(er64) - 1)]),
                    "limits_reached": ends, "alpha_limits": alpha_limits}
         summary = ("The figure's statement fails: " + ("the effective rank does not move in the stated "
-                   f"direction between a = {counter['a']:g} and {counter['a_next']:g} ({counter['effective_rank']:.2f}"
-                   f" → {counter['effective_rank_next']:.2f})" if not monotone else "its limits are not reached")
+                   f"direction between a = {counter['a']:g} and {counter['a_next']:g} "
+                   f"({counter['effective_rank']:.2f}"
+                   f" → {counter['effective_rank_next']:.2f})" if not monotone else "its limits are not "
+                                                                                    "reached")
                    + ".")
     return Evidence(kind="numeric", verdict=verdict, summary=summary, setting=setting, measured=measured,
-                    counterexample=counter, figures=[_figure31(a_grid, er32, er64, spectra64, input_er, sign_er)])
+                    counterexample=counter, figures=[_figure31(a_grid, er32, er64, spectra64, input_er,
+                                                               sign_er)])
 
 
 def _figure31(a: np.ndarray, er32, er64, spec: dict, input_er: float, sign_er: float) -> Figure:
@@ -1594,7 +1658,8 @@ def _figure31(a: np.ndarray, er32, er64, spec: dict, input_er: float, sign_er: f
              _line(a, er32, "float32 (authors' code)", color="C1", marker="s", linestyle="dashed"),
              _hline(input_er, "input z", color="k", linestyle="dotted"),
              _hline(sign_er, "sign(z)", color="k", linestyle="dashed", linewidth=0.8)]
-    return Figure("Fig. 3.1 at small scale: normalized eigenvalues of Cov(tanh(a z)) (left, float64, clipped at "
+    return Figure("Fig. 3.1 at small scale: normalized eigenvalues of Cov(tanh(a z)) (left, float64, clipped "
+                  "at "
                   "1e-16) and their effective rank against a (right), z 20-dimensional of rank 5.",
                   [Panel(left, xlabel="eigenvalue index", ylabel="normalized eigenvalue", yscale="log"),
                    Panel(right, xlabel="a", ylabel="effective rank of Cov(h)", xscale="log")],
@@ -1659,8 +1724,9 @@ def validation_setting(config: Config, stated_alpha: dict[str, float] | None = N
         f = activations.get(name)
         m = gaussian.moments(f)
         dec = [gaussian.decorrelation(f, e) for e in eps]
-        post = {"exact_uncentred": spectra.effective_rank_equicorrelated(d, np.array([q["uncentred"] for q in dec])),
-                "exact_centred": spectra.effective_rank_equicorrelated(d, np.array([q["centred"] for q in dec]))}
+        gap = {key: np.array([q[key] for q in dec]) for key in ("uncentred", "centred")}
+        post = {"exact_uncentred": spectra.effective_rank_equicorrelated(d, gap["uncentred"]),
+                "exact_centred": spectra.effective_rank_equicorrelated(d, gap["centred"])}
         for key, dtype in (("sampled_float32_centred (their code)", torch.float32),
                            ("sampled_float64_centred", torch.float64)):
             post[key] = _their_curve(f, eps, d, n, config.seed, dtype)
@@ -1672,7 +1738,8 @@ def validation_setting(config: Config, stated_alpha: dict[str, float] | None = N
         rel = {k: np.abs(a * x - measured_gain) / np.abs(measured_gain) for k, a in alphas.items()}
         # ties (odd f: centred = uncentred) go to the centred α, the one the centred covariance has
         tracks = min(("centred", "uncentred", "stated"),
-                     key=lambda k: abs(alphas[k] - fit["sampled_float32_centred (their code)"]) - 1e-12 * (k == "centred"))
+                     key=lambda k: abs(alphas[k] - fit["sampled_float32_centred (their code)"])
+                     - 1e-12 * (k == "centred"))
         rows[name] = {"effective_rank": post, "gain": gains, "alpha": alphas, "fitted_alpha": fit,
                       "rel_error_of_predicted_gain": rel, "tracks": tracks,
                       "close_with_stated": bool(np.all(rel["stated"] <= AS_WRITTEN_TOL)),
@@ -1682,19 +1749,27 @@ def validation_setting(config: Config, stated_alpha: dict[str, float] | None = N
     measured = {"d": d, "samples": n, "epsilon": eps, "r_C": pre, "per_activation": rows,
                 "not_close_with_stated_alpha": far,
                 "tracked_alpha": {k: v["tracks"] for k, v in rows.items()}}
-    setting = {"d": d, "samples": n, "epsilon": eps, "seed": config.seed, "activations": list(SETTING_ACTIVATIONS),
+    setting = {"d": d, "samples": n, "epsilon": eps, "seed": config.seed,
+               "activations": list(SETTING_ACTIVATIONS),
                "stated_alpha": stated, "tolerance": f"{AS_WRITTEN_TOL:.0%} on the gain r̃(C_f)/r̃(C) − 1",
-               "their_pipeline": "float32 MultivariateNormal samples, torch.cov (centred), singular values of the "
+               "their_pipeline": "float32 MultivariateNormal samples, torch.cov (centred), singular values "
+                                 "of the "
                                  "covariance, n in ln(n/ε) read as d = 100",
                "as_written": _as_written(
-                   "Validation of r̃(C_f) ≈ r̃(C)(1 + α_f ε ln(n/ε)) for ReLU (α_f = 0.5000), Tanh (0.6667) and GELU "
-                   "(0.5449), 100-dimensional Gaussian data, correlation 1 − ε: 'The close agreement between theory "
-                   "and experiment validates our formula'; 'the empirical results closely match our theoretical "
+                   "Validation of r̃(C_f) ≈ r̃(C)(1 + α_f ε ln(n/ε)) for ReLU (α_f = 0.5000), Tanh (0.6667) "
+                   "and GELU "
+                   "(0.5449), 100-dimensional Gaussian data, correlation 1 − ε: 'The close agreement between "
+                   "theory "
+                   "and experiment validates our formula'; 'the empirical results closely match our "
+                   "theoretical "
                    "predictions across all tested activation functions and correlation levels'.",
                    "App. A.1.3, validation 2 (caption and text)",
-                   "the measured curve (their code's centred covariance) tracks the centred α = E f'²/Var f − 1 "
-                   "(ReLU 0.467, Tanh 0.178, GELU 0.319), not the stated values nor the uncentred α their code "
-                   "computes (ReLU 0, Tanh 0.178, GELU 0.072); agreement holds for Tanh only, where the two α "
+                   "the measured curve (their code's centred covariance) tracks the centred α = E f'²/Var f "
+                   "− 1 "
+                   "(ReLU 0.467, Tanh 0.178, GELU 0.319), not the stated values nor the uncentred α their "
+                   "code "
+                   "computes (ReLU 0, Tanh 0.178, GELU 0.072); agreement holds for Tanh only, where the two "
+                   "α "
                    "coincide")}
     text = "; ".join(f"{k}: fitted α {v['fitted_alpha']['sampled_float32_centred (their code)']:.3f} (stated "
                      f"{v['alpha']['stated']:.4f}, their code {v['alpha']['their_code']:.3f}, centred "
@@ -1708,8 +1783,10 @@ def validation_setting(config: Config, stated_alpha: dict[str, float] | None = N
                    "predicted_gain": float(stated[k0] * x[i0]),
                    "relative_error": float(rows[k0]["rel_error_of_predicted_gain"]["stated"][i0])}
         summary = (f"No close agreement with the stated α for {', '.join(far)} ({k0} at ε = {eps[i0]:.1e}: "
-                   f"measured gain {counter['measured_gain']:.3g}, predicted {counter['predicted_gain']:.3g}). "
-                   f"{text}. The authors' pipeline centres the covariance, so its curve follows the centred α.")
+                   f"measured gain {counter['measured_gain']:.3g}, predicted "
+                   f"{counter['predicted_gain']:.3g}). "
+                   f"{text}. The authors' pipeline centres the covariance, so its curve follows the centred "
+                   "α.")
     else:
         verdict, counter = "confirmed", None
         summary = f"The stated α values predict the measured gains within {AS_WRITTEN_TOL:.0%}: {text}."
@@ -1720,7 +1797,8 @@ def validation_setting(config: Config, stated_alpha: dict[str, float] | None = N
 def _setting_figure(eps: np.ndarray, pre: np.ndarray, fits: dict, d: int) -> Figure:
     panels = []
     for name, (post, alphas) in fits.items():
-        series = [_line(eps, post["sampled_float32_centred (their code)"], "measured (their code)", color="C0",
+        series = [_line(eps, post["sampled_float32_centred (their code)"], "measured (their code)",
+                        color="C0",
                         marker="o", markersize=3),
                   _line(eps, post["exact_uncentred"], "exact, uncentred C_f", color="C2", linestyle="dotted")]
         for j, key in enumerate(("stated", "their_code", "centred")):
@@ -1729,15 +1807,18 @@ def _setting_figure(eps: np.ndarray, pre: np.ndarray, fits: dict, d: int) -> Fig
         series.append(_line(eps, pre, "pre-activation", color="k", linestyle="dotted", linewidth=0.8))
         panels.append(Panel(series, title=name, xlabel="ε", ylabel="effective rank", xscale="log",
                             legend="best" if name == "relu" else None))
-    return Figure(f"Validation 2 as the authors ran it (d = {d}, correlation 1 − ε): measured r̃ of the centred "
-                  "sample covariance against r̃(C)(1 + α ε ln(d/ε)) with the stated α, the α their code computes, "
+    return Figure(f"Validation 2 as the authors ran it (d = {d}, correlation 1 − ε): measured r̃ of the "
+                  "centred "
+                  "sample covariance against r̃(C)(1 + α ε ln(d/ε)) with the stated α, the α their code "
+                  "computes, "
                   "and the centred α.", panels, columns=len(panels), width=12.0, height=3.4)
 
 
 @check("rank.validation-setting", name="validation-setting-control")
 def validation_setting_control(config: Config) -> Evidence:
     """Negative control: a planted misprint, α = 2 × the centred α (the α the measured curve tracks), must be
-    refuted. (That the check confirms a curve which does follow the formula is tested with a planted curve.)"""
+    refuted. (That the check confirms a curve which does follow the formula is tested with a planted
+    curve.)"""
     centred = {n: gaussian.moments(activations.get(n)).alpha_centred for n in SETTING_ACTIVATIONS}
     ev = validation_setting(config, stated_alpha={k: 2 * v for k, v in centred.items()})
     ev.setting = {k: v for k, v in ev.setting.items() if k != "as_written"} | {

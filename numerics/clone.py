@@ -207,7 +207,8 @@ def widths(model: Model) -> list[int]:
 
 def _supported(model: nn.Module) -> None:
     if not isinstance(model, (MLP, CNN, ResNet, ViT)):
-        raise ValueError(f"cloning supports numerics.models MLP, CNN, ResNet and ViT (got {type(model).__name__})")
+        raise ValueError("cloning supports numerics.models MLP, CNN, ResNet and ViT (got "
+                         f"{type(model).__name__})")
 
 
 def _layers(model: Model) -> tuple[list[nn.Module], list[nn.Module | None]]:
@@ -417,7 +418,8 @@ class Gauge:
             self.reference = [t.value.detach().double().clone() for t in other.tensors]
 
     @staticmethod
-    def _layered(model: MLP | CNN, assign: list[torch.Tensor], device: torch.device) -> tuple[list[_Tensor], int]:
+    def _layered(model: MLP | CNN, assign: list[torch.Tensor], device: torch.device) -> tuple[list[_Tensor],
+                                                                                              int]:
         """The tensors of a layer stack: per weight layer its weight (rows: receiving blocks, columns: sending
         blocks), bias and norm tensors."""
         layers, norms = _layers(model)
@@ -575,7 +577,8 @@ def quotient_steps(base: Model, cloning: Partition) -> list[tuple[nn.Parameter, 
     adaptive or norm-dependent ones (Adam, RMSprop, clipping, noise relative to ‖g‖).
     """
     if not isinstance(base, LAYERED):
-        raise ValueError(f"quotient step factors are derived for MLP and CNN stacks (got {type(base).__name__})")
+        raise ValueError("quotient step factors are derived for MLP and CNN stacks (got "
+                         f"{type(base).__name__})")
     _check(cloning, widths(base))
     device = base.linears[-1].weight.device
     layers, norms = _layers(base)

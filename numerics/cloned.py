@@ -712,7 +712,8 @@ def _attention_symmetries(model: torch.nn.Module, X: torch.Tensor, y: torch.Tens
         s = model.attention_logits(X)
         moved = (torch.softmax(math.sqrt(2) * s, -1) - torch.softmax(s, -1)).abs().max()
     model.zero_grad()
-    return {"max|dL/d key bias|": float(qkv[1].abs().max()), "max|dL/d query bias|": float(qkv[0].abs().max()),
+    return {"max|dL/d key bias|": float(qkv[1].abs().max()),
+            "max|dL/d query bias|": float(qkv[0].abs().max()),
             "authors_widened_head_attention_change": float(moved)}
 
 
@@ -738,7 +739,8 @@ def _architecture_run(name: str, recipe: ArchRecipe, seed: int, device: str, pro
         variants = _variants(recipe)
         wides = {v: C.clone(base, cloning, dropout=p) for v, (_, _, _, p) in variants.items()}
         fresh = wides["sgd"]
-        start = {"forward_gap": C.forward_gap(base, fresh, X), "distance": C.Gauge(fresh, cloning).leaf().value,
+        start = {"forward_gap": C.forward_gap(base, fresh, X), "distance": C.Gauge(fresh,
+                                                                                   cloning).leaf().value,
                  "r2": C.cloning_r2(fresh, cloning, X, y).mean}
         symmetry = _attention_symmetries(copy.deepcopy(base), X, y) if name == "vit" else {}
         gauges = {v: C.Gauge(w, cloning) for v, w in wides.items()}
@@ -767,8 +769,10 @@ def _architecture_run(name: str, recipe: ArchRecipe, seed: int, device: str, pro
         tol = {}
         for v, (o, hp, _, _) in variants.items():
             tol1 = tolerance(fresh, torch.float64, 1)
-            if o == "adam":  # rounding in g is amplified up to η/ε by Adam's normalisation (optimizer_trajectory)
-                tol1 += (hp["lr"] / 1e-8) * TOL_ULPS * torch.finfo(torch.float64).eps * (depth(fresh) + 1) * g1[v]
+            # rounding in g is amplified up to η/ε by Adam's normalisation (optimizer_trajectory)
+            if o == "adam":
+                ulp = torch.finfo(torch.float64).eps
+                tol1 += (hp["lr"] / 1e-8) * TOL_ULPS * ulp * (depth(fresh) + 1) * g1[v]
             tol[v] = [tol1 * math.sqrt(max(t, 1)) for t in points]
         scale = max(float(p.detach().abs().max()) for p in fresh.parameters())
         r2_end = {v: C.cloning_r2(w, cloning, X, y).mean for v, w in wides.items()}

@@ -83,7 +83,8 @@ def _digits_inputs(n, d, classes, gen):
 
     digits = load_digits()
     if n > len(digits.target) or classes != 10:
-        raise ValueError(f"digits has {len(digits.target)} images of 10 classes (got n={n}, classes={classes})")
+        raise ValueError(f"digits has {len(digits.target)} images of 10 classes (got n={n}, "
+                         f"classes={classes})")
     idx = torch.randperm(len(digits.target), generator=gen)[:n]
     X = torch.as_tensor(digits.images, dtype=torch.float64)[idx, None] / 16
     return X, torch.as_tensor(digits.target)[idx]
@@ -99,7 +100,8 @@ TASKS: dict[str, TaskKind] = {t.name: t for t in [
              _teacher_inputs, _teacher_labels),
     TaskKind("mixture", "Gaussian mixture, 4 clusters per class, random balanced cluster→class map",
              _mixture_inputs, _mixture_labels),
-    TaskKind("digits", "scikit-learn's 8×8 handwritten digits (shipped with the package), classes permuted by "
+    TaskKind("digits", "scikit-learn's 8×8 handwritten digits (shipped with the package), classes permuted "
+                       "by "
              "the label seed", _digits_inputs, _digits_labels),
 ]}
 

@@ -329,8 +329,10 @@ class ResNet(nn.Module):
     def slots(self) -> list[Slot]:
         out = []
         for prefix, conv, norm, o, i in (("stem", self.stem, self.stem_norm, 0, None),
-                                         ("b1c1", self.b1c1, self.b1n1, 1, 0), ("b1c2", self.b1c2, self.b1n2, 0, 1),
-                                         ("b2c1", self.b2c1, self.b2n1, 2, 0), ("b2c2", self.b2c2, self.b2n2, 3, 2),
+                                         ("b1c1", self.b1c1, self.b1n1, 1, 0), ("b1c2", self.b1c2, self.b1n2,
+                                                                                0, 1),
+                                         ("b2c1", self.b2c1, self.b2n1, 2, 0), ("b2c2", self.b2c2, self.b2n2,
+                                                                                3, 2),
                                          ("short", self.short, self.short_norm, 3, 0)):
             out.append(Slot(f"{prefix}.weight", conv.weight, o, i))
             if conv.bias is not None:
@@ -367,7 +369,8 @@ class ResNet(nn.Module):
         return self.trace(x).out
 
     def describe(self) -> str:
-        parts = ["x".join(map(str, self.image)), f"resnet streams {self.channels[0]}-{self.channels[1]} inner "
+        parts = ["x".join(map(str, self.image)), f"resnet streams {self.channels[0]}-{self.channels[1]} "
+                                                 "inner "
                  f"{self.inner[0]}-{self.inner[1]}", self.activation]
         if self.norm:
             parts.append(f"{self.norm}norm")
@@ -398,7 +401,8 @@ class ViT(nn.Module):
             raise ValueError(f"patch {patch} does not divide the image {rows}×{cols}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout {dropout} must be in [0, 1)")
-        self.image, self.patch, self.dim, self.head_dim, self.depth = tuple(image), patch, dim, head_dim, depth
+        self.image, self.patch, self.dim = tuple(image), patch, dim
+        self.head_dim, self.depth = head_dim, depth
         self.heads = tuple(head_counts or [heads] * depth)
         self.mlp = tuple(mlp if isinstance(mlp, tuple) else [mlp] * depth)
         self.classes, self.activation, self.dropout_p = classes, activation, dropout
@@ -409,7 +413,8 @@ class ViT(nn.Module):
         self.pos = nn.Parameter(0.02 * torch.randn(1, self.tokens, dim))
         self.blocks = nn.ModuleList()
         for h, m in zip(self.heads, self.mlp):
-            self.blocks.append(nn.ModuleDict({"ln1": nn.LayerNorm(dim), "qkv": nn.Linear(dim, 3 * h * head_dim),
+            self.blocks.append(nn.ModuleDict({"ln1": nn.LayerNorm(dim), "qkv": nn.Linear(dim,
+                                                                                         3 * h * head_dim),
                                                "proj": nn.Linear(h * head_dim, dim), "ln2": nn.LayerNorm(dim),
                                                "fc1": nn.Linear(dim, m), "fc2": nn.Linear(m, dim)}))
         self.ln = nn.LayerNorm(dim)
@@ -431,13 +436,16 @@ class ViT(nn.Module):
         for b, (blk, H) in enumerate(zip(self.blocks, self.heads)):
             heads, units, p = 1 + 2 * b, 2 + 2 * b, f"block{b}"
             out += [Slot(f"{p}.ln1.weight", blk["ln1"].weight, 0), Slot(f"{p}.ln1.bias", blk["ln1"].bias, 0),
-                    Slot(f"{p}.qkv.weight", blk["qkv"].weight.view(3, H, hd, E).permute(1, 3, 0, 2), heads, 0),
+                    Slot(f"{p}.qkv.weight", blk["qkv"].weight.view(3, H, hd, E).permute(1, 3, 0, 2), heads,
+                         0),
                     Slot(f"{p}.qkv.bias", blk["qkv"].bias.view(3, H, hd).permute(1, 0, 2), heads),
                     Slot(f"{p}.proj.weight", blk["proj"].weight.view(E, H, hd), 0, heads),
                     Slot(f"{p}.proj.bias", blk["proj"].bias, 0),
                     Slot(f"{p}.ln2.weight", blk["ln2"].weight, 0), Slot(f"{p}.ln2.bias", blk["ln2"].bias, 0),
-                    Slot(f"{p}.fc1.weight", blk["fc1"].weight, units, 0), Slot(f"{p}.fc1.bias", blk["fc1"].bias, units),
-                    Slot(f"{p}.fc2.weight", blk["fc2"].weight, 0, units), Slot(f"{p}.fc2.bias", blk["fc2"].bias, 0)]
+                    Slot(f"{p}.fc1.weight", blk["fc1"].weight, units, 0), Slot(f"{p}.fc1.bias",
+                                                                               blk["fc1"].bias, units),
+                    Slot(f"{p}.fc2.weight", blk["fc2"].weight, 0, units), Slot(f"{p}.fc2.bias",
+                                                                               blk["fc2"].bias, 0)]
         return out + [Slot("ln.weight", self.ln.weight, 0), Slot("ln.bias", self.ln.bias, 0),
                       Slot("out.weight", self.out.weight, None, 0), Slot("out.bias", self.out.bias)]
 
@@ -445,12 +453,14 @@ class ViT(nn.Module):
         return self.drop(x) if self.drop is not None else x
 
     def attention_logits(self, x: torch.Tensor, block: int = 0) -> torch.Tensor:
-        """The first block's (or ``block``'s) attention logits q·k/√head_dim on the embedded input, (B, H, T, T)."""
+        """The first block's (or ``block``'s) attention logits q·k/√head_dim on the embedded input,
+        (B, H, T, T)."""
         s = self._embed(x)
         for blk in self.blocks[:block]:
             s = self._block(blk, s, [], [])
         blk, H = self.blocks[block], self.heads[block]
-        q, k, _ = blk["qkv"](blk["ln1"](s)).view(s.shape[0], self.tokens, 3, H, self.head_dim).permute(2, 0, 3, 1, 4)
+        qkv = blk["qkv"](blk["ln1"](s)).view(s.shape[0], self.tokens, 3, H, self.head_dim)
+        q, k, _ = qkv.permute(2, 0, 3, 1, 4)
         return q @ k.transpose(-2, -1) * self.head_dim**-0.5
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -488,4 +498,5 @@ class ViT(nn.Module):
     def describe(self) -> str:
         return (f"{'x'.join(map(str, self.image))} vit patch {self.patch} dim {self.dim} heads "
                 f"{'-'.join(map(str, self.heads))}×{self.head_dim} mlp {'-'.join(map(str, self.mlp))} depth "
-                f"{self.depth} {self.activation} layernorm" + (f" dropout={self.dropout_p}" if self.dropout_p else ""))
+                f"{self.depth} {self.activation} layernorm"
+                + (f" dropout={self.dropout_p}" if self.dropout_p else ""))

@@ -58,7 +58,8 @@ def test_prop31_printed_fails_and_the_corrected_form_holds_as_eps_to_0(written):
     assert ev.verdict == "refuted" and ev.counterexample["activation"] == "relu"
     assert ev.counterexample["predicted_r_C_f_minus_1"] == 0.0 < ev.counterexample["r_C_f_minus_1"]
     corrected = rank.prop31_main(QUICK, form="corrected")
-    assert corrected.verdict == "qualified" and all(all(v) for v in corrected.measured["holds_at_smallest_delta"].values())
+    holds = corrected.measured["holds_at_smallest_delta"]
+    assert corrected.verdict == "qualified" and all(all(v) for v in holds.values())
 
 
 def test_mehler_misprint_and_its_corrections(written):
@@ -96,7 +97,8 @@ def test_validation_setting_tracks_the_centred_alpha_and_can_confirm(written, mo
     assert ev.measured["per_activation"]["relu"]["alpha"]["their_code"] == pytest.approx(0.0, abs=1e-6)
 
     def on_formula(f, eps, d, n, seed, dtype):  # a planted measurement that follows the formula exactly
-        return spectra.effective_rank_equicorrelated(d, eps) * (1 + rank.PAPER_ALPHA[f.name] * eps * np.log(d / eps))
+        gain = rank.PAPER_ALPHA[f.name] * eps * np.log(d / eps)
+        return spectra.effective_rank_equicorrelated(d, eps) * (1 + gain)
     monkeypatch.setattr(rank, "_their_curve", on_formula)
     assert rank.validation_setting(QUICK).verdict == "confirmed"
 
@@ -107,7 +109,8 @@ def _polynomial(coeffs):
     return gaussian.adhoc("poly", sum(sp.Rational(c) * z**k for k, c in enumerate(coeffs)))
 
 
-polynomials = st.lists(st.integers(-3, 3), min_size=2, max_size=5).filter(lambda c: any(c[1:])).map(_polynomial)
+polynomials = st.lists(st.integers(-3, 3), min_size=2,
+                       max_size=5).filter(lambda c: any(c[1:])).map(_polynomial)
 piecewise_linear = st.tuples(st.integers(-3, 3), st.integers(-3, 3), st.integers(-2, 2)).filter(
     lambda t: t[0] != t[1]).map(lambda t: gaussian.adhoc(
         f"pl{t}", sp.Piecewise((t[0] * (z - sp.Rational(t[2], 2)), z <= sp.Rational(t[2], 2)),
@@ -165,14 +168,16 @@ def test_effective_rank_formula_on_random_activations(f, n):
     df = gaussian.decorrelation(f, delta)["uncentred"]
     gain = spectra.effective_rank_equicorrelated(n, df) / spectra.effective_rank_equicorrelated(n, delta) - 1
     assert abs(spectra.refined_gain(m.alpha, n, delta) - gain) <= 0.02 * abs(gain) + 1e-12
-    ratio = np.expm1(spectra.entropy_equicorrelated(n, df)) / np.expm1(spectra.entropy_equicorrelated(n, delta))
+    ratio = np.expm1(spectra.entropy_equicorrelated(n, df)) / np.expm1(spectra.entropy_equicorrelated(n,
+                                                                                                      delta))
     correction = abs(math.log1p(m.alpha)) / math.log(n * math.e / delta)
     assert abs(ratio / (1 + m.alpha) - 1) <= 1.2 * correction + 1e-3
 
 
 # ---- clones of a ResNet and a ViT ---------------------------------------------------------------
 
-@pytest.mark.parametrize("make", [lambda: ResNet((1, 8, 8), (4, 6), 5), lambda: ViT((1, 8, 8), 4, 6, 2, 3, 2, 5, 5)],
+@pytest.mark.parametrize("make", [lambda: ResNet((1, 8, 8), (4, 6), 5), lambda: ViT((1, 8, 8), 4, 6, 2, 3, 2,
+                                                                                    5, 5)],
                          ids=["resnet", "vit"])
 def test_resnet_and_vit_clones_are_exact_in_float64_and_stay_under_sgd(make):
     torch.manual_seed(0)
@@ -195,7 +200,8 @@ def test_resnet_and_vit_clones_are_exact_in_float64_and_stay_under_sgd(make):
     with torch.no_grad():
         for p in skew.parameters():
             p -= 0.1 * p.grad
-    assert C.Gauge(skew, P, reference=C.clone(base, P, C.random_split(P, 0.5, torch.Generator().manual_seed(1)))
+    assert C.Gauge(skew, P, reference=C.clone(base, P, C.random_split(P, 0.5,
+                                                                      torch.Generator().manual_seed(1)))
                    ).leaf().value > 1e-6
 
 

@@ -100,7 +100,8 @@ def test_every_claim_of_claims_md_is_registered_once_per_family():
 def _claims_md() -> Path | None:
     """CLAIMS.md of the shared folder beside the checkout (or beside the worktrees' folder)."""
     root = Path(__file__).resolve().parent.parent
-    return next((p for p in (root.parent / "shared" / "CLAIMS.md", root.parent.parent / "shared" / "CLAIMS.md")
+    return next((p for p in (root.parent / "shared" / "CLAIMS.md",
+                             root.parent.parent / "shared" / "CLAIMS.md")
                  if p.is_file()), None)
 
 

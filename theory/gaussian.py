@@ -412,7 +412,8 @@ HERMITE_CONVENTIONS = ("probabilists", "physicists")
 def hermite_polynomial(k: int, convention: str) -> sp.Expr:
     """He_k (probabilists': orthogonal under e^{−x²/2}) or H_k (physicists': under e^{−x²}), in z."""
     if convention not in HERMITE_CONVENTIONS:
-        raise ValueError(f"unknown Hermite convention {convention!r} (accepted: {', '.join(HERMITE_CONVENTIONS)})")
+        raise ValueError(f"unknown Hermite convention {convention!r} (accepted: "
+                         f"{', '.join(HERMITE_CONVENTIONS)})")
     return sp.hermite_prob(k, z) if convention == "probabilists" else sp.hermite(k, z)
 
 
