@@ -35,6 +35,12 @@ class Trace:
     out: torch.Tensor
 
 
+def _describe(parts: list[str], norm: str | None, dropout: float) -> str:
+    """A model's one-line description: its parts, then its normalization and dropout if any."""
+    options = ([f"{norm}norm"] if norm else []) + ([f"dropout={dropout}"] if dropout else [])
+    return " ".join([*parts, *options])
+
+
 class MLP(nn.Module):
     def __init__(self, widths: list[int], activation: str = "relu", norm: str | None = None,
                  dropout: float = 0.0, bias: bool = True):
@@ -74,11 +80,7 @@ class MLP(nn.Module):
 
     def describe(self) -> str:
         parts = ["-".join(map(str, self.widths)), self.activation]
-        if self.norm:
-            parts.append(f"{self.norm}norm")
-        if self.dropout_p:
-            parts.append(f"dropout={self.dropout_p}")
-        return " ".join(parts)
+        return _describe(parts, self.norm, self.dropout_p)
 
 
 class CNN(nn.Module):
@@ -158,11 +160,7 @@ class CNN(nn.Module):
     def describe(self) -> str:
         parts = ["x".join(map(str, self.image)), "conv " + "-".join(map(str, self.channels)),
                  "fc " + "-".join(map(str, [*self.hidden_sizes, self.classes])), self.activation]
-        if self.norm:
-            parts.append(f"{self.norm}norm")
-        if self.dropout_p:
-            parts.append(f"dropout={self.dropout_p}")
-        return " ".join(parts)
+        return _describe(parts, self.norm, self.dropout_p)
 
 
 # ---- converters --------------------------------------------------------------------------------
@@ -369,14 +367,9 @@ class ResNet(nn.Module):
         return self.trace(x).out
 
     def describe(self) -> str:
-        parts = ["x".join(map(str, self.image)), f"resnet streams {self.channels[0]}-{self.channels[1]} "
-                                                 "inner "
-                 f"{self.inner[0]}-{self.inner[1]}", self.activation]
-        if self.norm:
-            parts.append(f"{self.norm}norm")
-        if self.dropout_p:
-            parts.append(f"dropout={self.dropout_p}")
-        return " ".join(parts)
+        streams, inner = "-".join(map(str, self.channels)), "-".join(map(str, self.inner))
+        parts = ["x".join(map(str, self.image)), f"resnet streams {streams} inner {inner}", self.activation]
+        return _describe(parts, self.norm, self.dropout_p)
 
 
 class ViT(nn.Module):
