@@ -11,7 +11,7 @@ The registry ``TASKS`` (one entry per kind of task):
   one-hidden-layer ReLU teacher, A ∈ R^{d×64}, B ∈ R^{64×C} Gaussian; standardizing each score
   column over the data keeps the classes roughly balanced. A changed task is a new teacher.
 - ``digits`` — scikit-learn's 8×8 handwritten digits (1,797 images shipped with the package, nothing
-  downloaded), X of shape (n, 1, 8, 8) with pixels / 16; y = π(digit) for a seeded permutation π.
+  downloaded), X of shape (n, 1, 8, 8) with pixels / 16; y = π(digit) mod C, π a seeded permutation of the digits.
 - ``mixture`` — K = 4C Gaussian clusters: x = μ_k + ξ/2, k uniform, μ_k ~ N(0, I_d), ξ ~ N(0, I_d);
   y = π(k) for a random balanced map π from clusters to classes. A changed task is a new map π.
 
@@ -82,17 +82,17 @@ def _digits_inputs(n, d, classes, gen):
     from sklearn.datasets import load_digits  # imported here: only this task needs scikit-learn
 
     digits = load_digits()
-    if n > len(digits.target) or classes != 10:
-        raise ValueError(f"digits has {len(digits.target)} images of 10 classes (got n={n}, "
-                         f"classes={classes})")
+    if n > len(digits.target) or not 2 <= classes <= 10:
+        raise ValueError(f"digits has {len(digits.target)} images of 10 digits (got n={n}, classes={classes}; "
+                         "accepted: n ≤ 1797, 2 ≤ classes ≤ 10)")
     idx = torch.randperm(len(digits.target), generator=gen)[:n]
     X = torch.as_tensor(digits.images, dtype=torch.float64)[idx, None] / 16
     return X, torch.as_tensor(digits.target)[idx]
 
 
 def _digits_labels(target, classes, gen):
-    """y = π(digit) for a seeded permutation π of the 10 classes (a changed task is a new π)."""
-    return torch.randperm(classes, generator=gen)[target]
+    """y = π(digit) mod classes for a seeded permutation π of the 10 digits (a changed task is a new π)."""
+    return torch.randperm(10, generator=gen)[target] % classes
 
 
 TASKS: dict[str, TaskKind] = {t.name: t for t in [
