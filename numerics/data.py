@@ -11,7 +11,8 @@ The registry ``TASKS`` (one entry per kind of task):
   one-hidden-layer ReLU teacher, A ∈ R^{d×64}, B ∈ R^{64×C} Gaussian; standardizing each score
   column over the data keeps the classes roughly balanced. A changed task is a new teacher.
 - ``digits`` — scikit-learn's 8×8 handwritten digits (1,797 images shipped with the package, nothing
-  downloaded), X of shape (n, 1, 8, 8) with pixels / 16; y = π(digit) mod C, π a seeded permutation of the digits.
+  downloaded), X of shape (n, 1, 8, 8) with pixels / 16;
+  y = π(digit) mod C, π a seeded permutation of the digits.
 - ``mixture`` — K = 4C Gaussian clusters: x = μ_k + ξ/2, k uniform, μ_k ~ N(0, I_d), ξ ~ N(0, I_d);
   y = π(k) for a random balanced map π from clusters to classes. A changed task is a new map π.
 
@@ -83,8 +84,8 @@ def _digits_inputs(n, d, classes, gen):
 
     digits = load_digits()
     if n > len(digits.target) or not 2 <= classes <= 10:
-        raise ValueError(f"digits has {len(digits.target)} images of 10 digits (got n={n}, classes={classes}; "
-                         "accepted: n ≤ 1797, 2 ≤ classes ≤ 10)")
+        raise ValueError(f"digits has {len(digits.target)} images of 10 digits (got n={n}, "
+                         f"classes={classes}; accepted: n ≤ 1797, 2 ≤ classes ≤ 10)")
     idx = torch.randperm(len(digits.target), generator=gen)[:n]
     X = torch.as_tensor(digits.images, dtype=torch.float64)[idx, None] / 16
     return X, torch.as_tensor(digits.target)[idx]
