@@ -97,6 +97,29 @@ def test_every_claim_of_claims_md_is_registered_once_per_family():
         family_claims("plasticity")
 
 
+def _claims_md() -> Path | None:
+    """CLAIMS.md of the shared folder beside the checkout (or beside the worktrees' folder)."""
+    root = Path(__file__).resolve().parent.parent
+    return next((p for p in (root.parent / "shared" / "CLAIMS.md",
+                             root.parent.parent / "shared" / "CLAIMS.md")
+                 if p.is_file()), None)
+
+
+def test_every_id_of_claims_md_is_registered_including_the_as_written_section():
+    """Every bold claim id of CLAIMS.md — the families and the "As written" section — is in the registry."""
+    path = _claims_md()
+    if path is None:
+        pytest.skip("no shared/CLAIMS.md beside this checkout")
+    import re
+
+    text = path.read_text(encoding="utf-8")
+    ids = set(re.findall(r"\*\*([a-z]+\.[a-z0-9-]+)\*\*", text))
+    section = text.split("## As written", 1)[1] if "## As written" in text else ""
+    as_written = set(re.findall(r"\*\*([a-z]+\.[a-z0-9-]+)\*\*", section))
+    assert as_written >= {"rank.prop31-main", "rank.mehler", "cloned.architectures"}
+    assert ids - set(CLAIMS) == set()
+
+
 def test_implemented_families_have_a_check_for_every_claim_and_one_name_per_check():
     for family in ("frozen", "cloned", "rank"):
         assert verify.is_implemented(family) and claims.is_implemented(family)
