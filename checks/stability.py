@@ -91,7 +91,7 @@ SIZES: dict[bool, Sizes] = {
     False: Sizes(),
     True: Sizes(
         split_nets=((1, 2, 1), (1, 2, 2)),
-        n=512,
+        n=256,
         widths=(8, 16),
         exact_max=1000,
         checkpoints=(0, 50, 500),
@@ -104,7 +104,7 @@ SIZES: dict[bool, Sizes] = {
         large_steps=100,
         lambdas=(-0.5, 0.0, 0.5, 1.0, 1.5),
         escape=nc.Recipe(n=1024, narrow_pretrain=500, escape_steps=500),
-        snapshots=(1, 32, 178, 500),
+        snapshots=(1, 100, 500),
         escape_tol=1e-3,
         gd_max_steps=5000,
     ),
@@ -1308,7 +1308,7 @@ def _sgd_escape(sizes: Sizes, seed: int, device: str, activation: str = "relu") 
 
     def observe(t: int, models: dict[str, MLP]) -> None:
         if t in sizes.snapshots:
-            kept[t] = {k: [p.detach().clone() for p in m.parameters()] for k, m in models.items()}
+            kept[t] = {k: [p.detach().cpu().clone() for p in m.parameters()] for k, m in models.items()}
 
     names = list(NOISY_RUNS) if activation == "relu" else ["plain sgd", KICK_RUN]
     runs = {
@@ -1321,8 +1321,9 @@ def _sgd_escape(sizes: Sizes, seed: int, device: str, activation: str = "relu") 
             recipe, seed, runs, fresh=False, desc=f"escape rate {activation}", device=device, observe=observe
         )
         base32, task = nc.base_network(recipe, seed, device, narrow=True)
+        task = task.to(device="cpu")  # the curvature is computed on the CPU, whatever ran the escape
         cloning = C.expand(recipe.narrow_widths, recipe.factor)
-        obj = K.Objective(C.clone(copy.deepcopy(base32).double(), cloning), task.X, task.y)
+        obj = K.Objective(C.clone(copy.deepcopy(base32).cpu().double(), cloning), task.X, task.y)
         space = K.clone_space(obj, cloning)
         lowest: dict[str, dict[int, float]] = {}
         highest: dict[str, dict[int, float]] = {}
@@ -1409,7 +1410,7 @@ def _escape_rate_evidence(config: Config, parts: Sequence[tuple[str, Sequence[st
         "manifold": "cloned",
         "activation": ", ".join(a for a, _ in parts),
         "seed": config.seed,
-        "device": config.device,
+        "device": f"{config.device} (the escape runs); cpu (the curvature)",
         "runs": list(rows),
         "recipe": f"cloned.escape: narrow base {'-'.join(map(str, recipe.narrow_widths))} ×{recipe.factor}, "
         f"sgd lr {recipe.lr}, batch {recipe.escape_batch}, {recipe.escape_steps} steps, "
