@@ -794,7 +794,7 @@ def clone_critical_symbolic(config: Config) -> Evidence:
         ),
     ]
     setting = {
-        "manifold": "cloned (the line of clones of a critical point)",
+        "manifold": "cloned", "manifold_detail": "the line of clones of a critical point",
         "activation": "generic f (clones), generic g (the other units and outputs)",
         "loss": "generic ℓ",
         "networks": [r.network for r in results],
@@ -831,7 +831,7 @@ def control_unbalanced_split(config: Config) -> Evidence:
     r = T.split_curvature(inputs, width, outputs, balanced=False)
     counter = r.counterexample(config.seed)
     setting = {
-        "manifold": "cloned (line of clones)",
+        "manifold": "cloned", "manifold_detail": "line of clones",
         "activation": "generic",
         "control": True,
         "statement": "with incoming perturbations +sξ, −sξ the split identities hold",
@@ -951,7 +951,7 @@ def clone_critical_trained(config: Config) -> Evidence:
     definite = [k for k, v in K_inertia.items() if v[0] == 0 or v[2] == 0]
     inner = [r for (name, _, lam), r in rows.items() if 0 < lam < 1]
     setting = {
-        "manifold": "cloned (clones of a critical point, split λ)",
+        "manifold": "cloned", "manifold_detail": "clones of a critical point, split λ",
         "activation": "tanh",
         "networks": ["-".join(map(str, n_)) for n_ in sizes.critical_nets],
         "lambdas": list(sizes.lambdas),
@@ -1037,7 +1037,7 @@ def control_not_critical(config: Config) -> Evidence:
             split = K.split_clone(base, 0, 0, lam)
             grads[f"{lam:g}"] = float(K.Objective(split.wide, X, y, "mse").gradient().norm())
     setting = {
-        "manifold": "cloned (clones of a non-critical base)",
+        "manifold": "cloned", "manifold_detail": "clones of a non-critical base",
         "activation": "tanh",
         "control": True,
         "statement": "the clones of this base form a line of critical points",

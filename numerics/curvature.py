@@ -289,24 +289,41 @@ def lanczos(
     maxiter: int | None = None,
 ) -> Extremes:
     """The extreme eigenpairs of H_N: ``eigsh(k=2, which="BE")`` on v ↦ P H P v from a random vector of
-    N (module docstring). ``tol`` is ARPACK's relative accuracy (0: machine precision)."""
+    N (module docstring). ``tol`` is ARPACK's relative accuracy (0: machine precision).
+
+    When N is smaller than the Krylov space, or rounding lets a tangent vector in, an end can come out
+    as a tangent eigenvector of P H P (eigenvalue 0, share in N < 1 − 1e-8): that end is computed again
+    on P H P ± c (I − P), c = 1 + 2 max|λ|, which moves the tangent eigenvalues past the other end."""
     count = [0]
 
-    def matvec(v: np.ndarray) -> np.ndarray:
-        count[0] += 1
-        x = space.project(torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64).reshape(-1)))
-        return space.project(obj.hvp(x)).numpy()
+    def operator(shift: float) -> LinearOperator:
+        def matvec(v: np.ndarray) -> np.ndarray:
+            count[0] += 1
+            x = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64).reshape(-1))
+            px = space.project(x)
+            return (space.project(obj.hvp(px)) + shift * (x - px)).numpy()
+
+        return LinearOperator((obj.n, obj.n), matvec=matvec, dtype=np.float64)
 
     gen = torch.Generator().manual_seed(seed)
     v0 = space.project(torch.randn(obj.n, generator=gen, dtype=torch.float64))
     if float(v0.norm()) == 0:
         raise ValueError(f"the normal space of {space.name} is 0-dimensional: nothing to classify")
-    op = LinearOperator((obj.n, obj.n), matvec=matvec, dtype=np.float64)
-    values, vectors = eigsh(op, k=2, which="BE", v0=v0.numpy(), tol=tol, ncv=ncv, maxiter=maxiter)
+    values, vectors = eigsh(operator(0.0), k=2, which="BE", v0=v0.numpy(), tol=tol, ncv=ncv, maxiter=maxiter)
     order = np.argsort(values)
-    lo, hi = (torch.from_numpy(vectors[:, k].copy()) for k in order)
-    share = tuple(float(space.project(v).norm() / v.norm()) for v in (lo, hi))
-    return Extremes(float(values[order[0]]), float(values[order[1]]), lo, hi, count[0], share, space.name)
+    ends = [[float(values[k]), torch.from_numpy(vectors[:, k].copy())] for k in order]
+
+    def share(v: torch.Tensor) -> float:
+        return float(space.project(v).norm() / v.norm())
+
+    c = 1.0 + 2.0 * max(abs(e[0]) for e in ends)
+    for j, (sign, which) in enumerate(((1.0, "SA"), (-1.0, "LA"))):
+        if share(ends[j][1]) < 1 - 1e-8:
+            value, vector = eigsh(operator(sign * c), k=1, which=which, v0=v0.numpy(), tol=tol,
+                                  maxiter=maxiter)
+            ends[j] = [float(value[0]), torch.from_numpy(vector[:, 0].copy())]
+    (lo, vlo), (hi, vhi) = ends
+    return Extremes(lo, hi, vlo, vhi, count[0], (share(vlo), share(vhi)), space.name)
 
 
 # ---- clones of a critical point ------------------------------------------------------------------
