@@ -62,7 +62,7 @@ class Sizes:
 
     frozen_specs: tuple = (("2-2-1", "h1.0"), ("2-2-2-1", "h2.0"))  # symbolic frozen curvature
     split_nets: tuple = ((2, 2, 1), (2, 2, 2))  # inputs, base width, outputs of the symbolic split
-    n: int = 2048  # samples of the teacher task (trained networks of classify)
+    n: int = 1024  # samples of the teacher task (trained networks of classify)
     d: int = 32
     classes: int = 10
     widths: tuple[int, ...] = (8, 16, 32)  # base hidden widths (2 hidden layers), ×2 clones
@@ -78,7 +78,8 @@ class Sizes:
     large_steps: int = 300
     large_tol: float = 1e-6
     critical_n: int = 64  # clone-critical: regression samples, tanh bases d-w-k
-    critical_nets: tuple = ((3, 3, 1), (3, 3, 2))
+    critical_nets: tuple = ((3, 3, 1), (3, 3, 2), (2, 4, 1), (4, 5, 3))
+    escape_net: tuple = (3, 3, 2)  # escape-rate-critical: the clone of this critical base
     lambdas: tuple[float, ...] = (-0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
     escape: nc.Recipe = field(default_factory=nc.Recipe)  # the cloned.escape runs
     snapshots: tuple[int, ...] = (1, 10, 100, 316, 1000, 2000)  # steps at which λ_min is computed
@@ -90,23 +91,11 @@ class Sizes:
 SIZES: dict[bool, Sizes] = {
     False: Sizes(),
     True: Sizes(
-        split_nets=((1, 2, 1), (1, 2, 2)),
-        n=256,
-        widths=(8, 16),
-        exact_max=1000,
-        checkpoints=(0, 50, 500),
-        lanczos_tol=1e-10,
-        frozen_steps=200,
-        frozen_units=2,
-        large=(32, 64, 64, 10),
-        large_factor=2,
-        large_samples=256,
-        large_steps=100,
-        lambdas=(-0.5, 0.0, 0.5, 1.0, 1.5),
-        escape=nc.Recipe(n=1024, narrow_pretrain=500, escape_steps=500),
-        snapshots=(1, 100, 500),
-        escape_tol=1e-3,
-        gd_max_steps=5000,
+        split_nets=((1, 2, 1), (1, 2, 2)), n=256, widths=(8, 16), exact_max=1000, checkpoints=(0, 50, 500),
+        lanczos_tol=1e-10, frozen_steps=200, frozen_units=2, large=(32, 64, 64, 10), large_factor=2,
+        large_samples=256, large_steps=100, lambdas=(-0.5, 0.0, 0.5, 1.0, 1.5),
+        escape=nc.Recipe(n=1024, narrow_pretrain=500, escape_steps=500), snapshots=(1, 100, 500),
+        escape_tol=1e-3, gd_max_steps=5000,
     ),
 }
 
@@ -147,8 +136,7 @@ def _spectrum_figure(caption: str, curves: dict[str, Sequence[float]], tol: floa
     return Figure(
         caption,
         [Panel(series, xlabel="index (ascending)", ylabel="eigenvalue of H_N")],
-        width=5.8,
-        height=3.0,
+        width=5.8, height=3.0,
     )
 
 
@@ -228,14 +216,8 @@ def classify_frozen_symbolic(config: Config) -> Evidence:
         if proved
         else "The frozen normal Hessian did not reduce to the formula."
     )
-    return Evidence(
-        kind="symbolic",
-        verdict="proved" if proved else "inconclusive",
-        summary=summary,
-        setting=setting,
-        measured=measured,
-        derivation=derivation,
-    )
+    return Evidence(kind="symbolic", verdict="proved" if proved else "inconclusive", summary=summary,
+                    setting=setting, measured=measured, derivation=derivation)
 
 
 @functools.lru_cache(maxsize=4)
@@ -349,13 +331,10 @@ def classify_frozen_relu(config: Config) -> Evidence:
                     ),
                     Series("vline", x=1.0, style={"color": "gray", "linestyle": "dotted"}),
                 ],
-                xlabel="ε / ε*",
-                ylabel="|ΔL|",
-                yscale="log",
+                xlabel="ε / ε*", ylabel="|ΔL|", yscale="log",
             )
         ],
-        width=5.0,
-        height=3.0,
+        width=5.0, height=3.0,
     )
     return Evidence(
         kind="numeric", verdict=verdict, summary=summary, setting=setting, measured=measured, figures=[fig]
@@ -516,8 +495,7 @@ def classify_cloned(config: Config, activation: str) -> Evidence:
         Figure(
             f"Ends of the normal spectrum of the ×2 {activation} clone along the base's training (Lanczos).",
             [Panel(ends, xlabel="training step of the base", ylabel="λ of H_N")],
-            width=5.8,
-            height=3.0,
+            width=5.8, height=3.0,
         )
     )
     derivation = [
@@ -541,16 +519,8 @@ def classify_cloned(config: Config, activation: str) -> Evidence:
             "makes it indefinite as soon as C_u ≠ 0 — a saddle.",
         )
     )
-    return Evidence(
-        kind="numeric",
-        verdict=verdict,
-        summary=summary,
-        setting=setting,
-        measured=measured,
-        counterexample=counterexample,
-        derivation=derivation,
-        figures=figs,
-    )
+    return Evidence(kind="numeric", verdict=verdict, summary=summary, setting=setting, measured=measured,
+                    counterexample=counterexample, derivation=derivation, figures=figs)
 
 
 @check("stability.classify")
@@ -594,10 +564,7 @@ def classify_both(config: Config) -> Evidence:
         else f"Frozen ∩ cloned: inertia {(i.negative, i.zero, i.positive)}, predicted {predicted}."
     )
     return Evidence(
-        kind="numeric",
-        verdict="confirmed" if ok else "refuted",
-        summary=summary,
-        setting=setting,
+        kind="numeric", verdict="confirmed" if ok else "refuted", summary=summary, setting=setting,
         measured=measured,
         counterexample=None if ok else {"measured": (i.negative, i.zero, i.positive), "predicted": predicted},
         figures=[
@@ -638,13 +605,8 @@ def classify_large(config: Config) -> Evidence:
         f"{ends.lowest:.4g} to {ends.highest:.4g} by {ends.products} Hessian-vector products (eigenvectors "
         f"{min(ends.normal_share):.6f} inside N): {cls}."
     )
-    return Evidence(
-        kind="numeric",
-        verdict="confirmed" if cls == "saddle" else "inconclusive",
-        summary=summary,
-        setting=setting,
-        measured=measured,
-    )
+    return Evidence(kind="numeric", verdict="confirmed" if cls == "saddle" else "inconclusive",
+                    summary=summary, setting=setting, measured=measured)
 
 
 def planted_frozen(
@@ -751,14 +713,8 @@ def control_planted_classes(config: Config) -> Evidence:
             "critical point; neutral for a dead ReLU unit), so the deliberately wrong classes are refuted; "
             f"H_N matches f''(c*) Σ δ h̃h̃ᵀ to {max(r['formula_gap'] for r in rows.values()):.1g}."
         )
-    return Evidence(
-        kind="numeric",
-        verdict=verdict,
-        summary=summary,
-        setting=setting,
-        measured=measured,
-        counterexample=counterexample,
-    )
+    return Evidence(kind="numeric", verdict=verdict, summary=summary, setting=setting, measured=measured,
+                    counterexample=counterexample)
 
 
 # ---- stability.clone-critical ---------------------------------------------------------------------
@@ -812,14 +768,8 @@ def clone_critical_symbolic(config: Config) -> Evidence:
         if proved
         else f"The split identities failed: {measured['failing']}."
     )
-    return Evidence(
-        kind="symbolic",
-        verdict="proved" if proved else "inconclusive",
-        summary=summary,
-        setting=setting,
-        measured=measured,
-        derivation=derivation,
-    )
+    return Evidence(kind="symbolic", verdict="proved" if proved else "inconclusive", summary=summary,
+                    setting=setting, measured=measured, derivation=derivation)
 
 
 @check("stability.clone-critical")
@@ -848,14 +798,8 @@ def control_unbalanced_split(config: Config) -> Evidence:
     else:
         verdict = "confirmed" if not r.failing else "inconclusive"
         summary = "CONTROL NOT CAUGHT: the unbalanced split passed the identities (or no point was found)."
-    return Evidence(
-        kind="symbolic",
-        verdict=verdict,
-        summary=summary,
-        setting=setting,
-        measured=measured,
-        counterexample=counter,
-    )
+    return Evidence(kind="symbolic", verdict=verdict, summary=summary, setting=setting, measured=measured,
+                    counterexample=counter)
 
 
 def _regression(d: int, k: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -1010,18 +954,10 @@ def clone_critical_trained(config: Config) -> Evidence:
         "Negative directions of the wide Hessian at the clone of a critical point, against the split λ "
         "(measured; the prediction from H̃, K, C agrees in every case).",
         [Panel(series, xlabel="λ", ylabel="negative eigenvalues", legend="outside")],
-        width=6.4,
-        height=3.0,
+        width=6.4, height=3.0,
     )
-    return Evidence(
-        kind="numeric",
-        verdict=verdict,
-        summary=summary,
-        setting=setting,
-        measured=measured,
-        counterexample=counterexample,
-        figures=[fig],
-    )
+    return Evidence(kind="numeric", verdict=verdict, summary=summary, setting=setting, measured=measured,
+                    counterexample=counterexample, figures=[fig])
 
 
 @check("stability.clone-critical")
@@ -1061,14 +997,8 @@ def control_not_critical(config: Config) -> Evidence:
     else:
         verdict, counterexample = "confirmed", None
         summary = "CONTROL NOT CAUGHT: the clones of a non-critical base had zero gradient."
-    return Evidence(
-        kind="numeric",
-        verdict=verdict,
-        summary=summary,
-        setting=setting,
-        measured=measured,
-        counterexample=counterexample,
-    )
+    return Evidence(kind="numeric", verdict=verdict, summary=summary, setting=setting, measured=measured,
+                    counterexample=counterexample)
 
 
 # ---- stability.escape-rate ------------------------------------------------------------------------
@@ -1099,7 +1029,7 @@ def _critical_escape(sizes: Sizes, seed: int) -> CriticalEscape:
     """The ×2 equal-split clone of the two-output tanh base at its critical point (a point of the leaf
     M_D and a critical point of the wide network), kicked by ``gd_kick`` along a random normal direction,
     then full-batch gradient descent at η = 1/λ_max(H) until the distance grew e⁸ or ``gd_max_steps``."""
-    net_ = tuple(sizes.critical_nets[-1])
+    net_ = tuple(sizes.escape_net)
     base, X, y, gnorm = _critical_base(net_, sizes.critical_n, seed)
     with one_thread():
         cloning = C.expand(C.widths(base), 2)
@@ -1211,23 +1141,13 @@ def escape_rate_critical(config: Config) -> Evidence:
                     Series("line", run.steps, run.linear, "‖(I − ηH_N)^t n₀‖", style={"linestyle": "dashed"}),
                     Series("line", run.steps, pred_curve, "d₀ (1 − ηλ_min)^t", style={"linestyle": "dotted"}),
                 ],
-                xlabel="step",
-                ylabel="‖P θ_t‖",
-                yscale="log",
+                xlabel="step", ylabel="‖P θ_t‖", yscale="log",
             )
         ],
-        width=5.8,
-        height=3.0,
+        width=5.8, height=3.0,
     )
-    return Evidence(
-        kind="numeric",
-        verdict=verdict,
-        summary=summary,
-        setting=setting,
-        measured=measured,
-        counterexample=counterexample,
-        figures=[fig],
-    )
+    return Evidence(kind="numeric", verdict=verdict, summary=summary, setting=setting, measured=measured,
+                    counterexample=counterexample, figures=[fig])
 
 
 @check("stability.escape-rate")
@@ -1266,14 +1186,8 @@ def control_wrong_prediction(config: Config) -> Evidence:
             f"Caught: the prediction from λ_max ({wrong:.3g} per step, decay) is refuted by the measured "
             f"{measured_rate:.3g} per step (growth)."
         )
-    return Evidence(
-        kind="numeric",
-        verdict=verdict,
-        summary=summary,
-        setting=setting,
-        measured=measured,
-        counterexample=counterexample,
-    )
+    return Evidence(kind="numeric", verdict=verdict, summary=summary, setting=setting, measured=measured,
+                    counterexample=counterexample)
 
 
 KICK_RUN, NOISE_RUN, DROPOUT_RUN = f"one step σ={KICK}", f"σ0={KICK} λ=1.0", "dropout p=0.1"
@@ -1464,30 +1378,19 @@ def _escape_rate_evidence(config: Config, parts: Sequence[tuple[str, Sequence[st
                         style={
                             "linestyle": "dashed"
                             if "predicted" in k
-                            else ("dotted" if "first order" in k else "solid")
+                            else ("dotted" if "first order" in k else "solid"),
+                            "color": f"C{list(rows).index(next(r for r in rows if k.startswith(r)))}",
                         },
                     )
                     for k, v in curves.items()
                 ],
-                xlabel="step",
-                ylabel="‖P θ_t‖",
-                xscale="log",
-                yscale="log",
-                legend="outside",
+                xlabel="step", ylabel="‖P θ_t‖", xscale="log", yscale="log", legend="outside",
             )
         ],
-        width=7.2,
-        height=3.4,
+        width=7.2, height=3.4,
     )
-    return Evidence(
-        kind="numeric",
-        verdict=verdict,
-        summary=summary,
-        setting=setting,
-        measured=measured,
-        counterexample=counterexample,
-        figures=[fig],
-    )
+    return Evidence(kind="numeric", verdict=verdict, summary=summary, setting=setting, measured=measured,
+                    counterexample=counterexample, figures=[fig])
 
 
 @check("stability.escape-rate")

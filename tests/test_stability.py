@@ -236,7 +236,7 @@ def test_gauge_components_and_norm(small):
 TINY = replace(
     S.SIZES[True], n=128, d=8, classes=3, widths=(4, 6), exact_max=400, checkpoints=(0, 40), frozen_width=16,
     frozen_steps=60, large=(8, 16, 16, 3), large_samples=64, large_steps=20, critical_n=24,
-    critical_nets=((2, 2, 1), (2, 2, 2)), lambdas=(0.0, 0.5, 1.5),
+    critical_nets=((2, 2, 1), (2, 2, 2)), escape_net=(2, 2, 2), lambdas=(0.0, 0.5, 1.5),
     escape=nc.Recipe(n=256, d=8, classes=3, narrow=4, narrow_pretrain=100, escape_steps=100, probe=64),
     snapshots=(1, 10, 100), gd_max_steps=3000)
 
