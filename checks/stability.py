@@ -126,7 +126,7 @@ def _classification(
     return setting, measured
 
 
-def _spectrum_figure(caption: str, curves: dict[str, Sequence[float]], tol: float | None = None) -> Figure:
+def _spectrum_figure(caption: str, curves: dict[str, Sequence[float]]) -> Figure:
     """Sorted normal eigenvalues (index against value), one line per spectrum."""
     series = [
         Series("line", np.arange(len(v)), np.asarray(v, dtype=float), label, style={"linewidth": 1.2})
@@ -1359,8 +1359,10 @@ def _escape_rate_evidence(config: Config, parts: Sequence[tuple[str, Sequence[st
         verdict = "refuted"
         bad = next(k for k in rows if k not in agree)
         counterexample = {"run": bad, **{k: v for k, v in rows[bad].items() if k != "distance"}}
+        within = ", ".join(agree) or "none"
         summary = (
-            f"Under {what} λ_min does not predict the escape rate (×{RATE_FACTOR:g} allowed): {text}.{first}"
+            f"Under {what} λ_min does not predict the escape rate (×{RATE_FACTOR:g} allowed; within it: "
+            f"{within}): {text}.{first}"
             " The unstable directions of H_N turn from step to step, so the instantaneous λ_min is no rate; "
             "where the first order fails (ReLU) the clones' activation patterns split at the kinks."
         )
