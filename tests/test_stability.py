@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import sympy as sp
 import torch
 
 from checks import stability as S
@@ -324,3 +325,36 @@ def test_escape_rate_on_sgd_runs_reports_both_rates(tiny):
 def test_symbolic_checks_prove(tiny):
     for name in ("classify-frozen-symbolic", "clone-critical-symbolic"):
         assert _run(name, tiny).verdict == "proved"
+
+
+def test_sympy_exact_normal_spectrum_matches_torch_on_a_small_clone_and_intersection():
+    """theory.curvature.exact_normal_spectrum (SymPy Hessian, the manifolds' own normal bases, 30 digits)
+    against numerics.curvature.spectrum (torch.func, float64) on a ×2 tanh clone 2-2-2-1, for M_D and for
+    M_F ∩ M_D; the doubly centred direction is an exact zero (below 1e-30) in SymPy."""
+    from numerics.models import to_layered
+    from theory import manifolds, net
+
+    base = seeded([2, 1, 1, 1], "tanh", 0)
+    cloning = C.expand([2, 1, 1, 1], 2)
+    wide = C.clone(base, cloning)
+    G, w = to_layered(wide).to_dag()
+    for v in net.units(G):
+        G.nodes[v]["activation"] = "tanh" if G.nodes[v]["kind"] == "hidden" else "identity"
+    w = {e: sp.Rational(float(x)) for e, x in w.items()}
+    gen = torch.Generator().manual_seed(0)
+    Xt = torch.randn(1, 2, generator=gen, dtype=torch.float64)
+    Yt = torch.randn(1, 1, generator=gen, dtype=torch.float64)
+    X = [{f"x{j}": sp.Rational(float(Xt[0, j])) for j in range(2)}]
+    Y = [[sp.Rational(float(Yt[0, 0]))]]
+    M = manifolds.clone_manifold(G, cloning, w)
+    obj = K.Objective(wide, Xt, Yt, "mse")
+    for exact_manifold, space in [
+        (M, K.clone_space(obj, cloning)),
+        (manifolds.frozen(G, ["h1.0", "h1.1"], w).intersect(M),
+         K.intersection(K.frozen_space(obj, 0, [0, 1]), K.clone_space(obj, cloning))),
+    ]:
+        exact = [float(v) for v in T.exact_normal_spectrum(G, exact_manifold, w, X, Y)]
+        numeric = K.spectrum(obj, space).values.tolist()
+        assert len(exact) == len(numeric)
+        assert max(abs(a - b) for a, b in zip(exact, numeric)) < 1e-12
+        assert min(abs(v) for v in exact) < 1e-30
