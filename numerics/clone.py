@@ -80,6 +80,7 @@ from theory.partition import Partition
 Model = MLP | CNN | ResNet | ViT
 LAYERED = (MLP, CNN)  # stacks of layers; ResNet and ViT describe themselves by unit spaces and slots
 LAYOUTS = ("blocked", "tiled")
+SIDES = ("leaf", "both", "incoming", "outgoing")
 
 
 # ---- clonings: partitions of the wide network ----------------------------------------------------
@@ -387,6 +388,7 @@ class Distance:
     value: float
     per_layer: list[float]  # per weight layer: its weight, bias and (hidden layers) norm tensors
     where: dict  # layer (1-based), parameter, entry, row block and column block of the largest entry
+    norm: float = 0.0  # Euclidean norm of the whole component (all tensors together)
 
 
 class Gauge:
@@ -441,13 +443,10 @@ class Gauge:
     @torch.no_grad()
     def leaf(self) -> Distance:
         """Distance to M_D(θ₀): the largest entry of D − avg(D), D = θ − θ₀."""
-        parts = []
-        for k, t in enumerate(self.tensors):
-            d = t.value.detach().double()
-            if self.reference is not None:
-                d = d - self.reference[k]
-            parts.append(d - t.row_mean(t.col_mean(d)))
-        return self._largest(parts)
+        values = [t.value.detach().double() for t in self.tensors]
+        if self.reference is not None:
+            values = [v - r for v, r in zip(values, self.reference)]
+        return self._largest(self.components(values))
 
     @torch.no_grad()
     def family(self) -> Distance:
@@ -467,14 +466,28 @@ class Gauge:
         return self._equitable("outgoing")
 
     def _equitable(self, side: str) -> Distance:
+        return self._largest(self.components([t.value.detach().double() for t in self.tensors], side))
+
+    def components(self, values: Sequence[torch.Tensor], side: str = "leaf") -> list[torch.Tensor]:
+        """The off-manifold components of tensors shaped like ``self.tensors`` (one per tensor, same
+        order): ``leaf`` D − avg(D), the component orthogonal to the block-constant tensors; ``both``
+        (A − M) + (B − M), orthogonal to the equitable ones (the family); ``incoming`` A − M;
+        ``outgoing`` B − M (module docstring). Each is an orthogonal projection, linear in ``values``:
+        applied to any vector of parameter-shaped tensors (a direction, a gradient), it is the
+        projector onto the normal space of that manifold (``numerics.curvature``)."""
+        if side not in SIDES:
+            raise ValueError(f"unknown side {side!r} (accepted: {', '.join(SIDES)})")
+        if len(values) != len(self.tensors):
+            raise ValueError(f"{len(values)} tensors given for {len(self.tensors)} of the model")
         parts = []
-        for t in self.tensors:
-            x = t.value.detach().double()
+        for t, x in zip(self.tensors, values):
             a = t.col_mean(x)
-            m = t.row_mean(a)
-            parts.append({"both": a + t.row_mean(x) - 2 * m, "incoming": a - m,
-                          "outgoing": t.row_mean(x) - m}[side])
-        return self._largest(parts)
+            if side == "leaf":
+                parts.append(x - t.row_mean(a))
+                continue
+            b, m = t.row_mean(x), t.row_mean(a)
+            parts.append({"both": a + b - 2 * m, "incoming": a - m, "outgoing": b - m}[side])
+        return parts
 
     def _largest(self, parts: list[torch.Tensor]) -> Distance:
         tops = torch.stack([p.abs().max() for p in parts]).cpu()
@@ -487,7 +500,8 @@ class Gauge:
         where = {"layer": t.layer + 1, "parameter": t.name, "entry": entry,
                  "row_block": None if t.rows is None else int(t.rows.idx[entry[0]]),
                  "column_block": None if t.cols is None else int(t.cols.idx[entry[1]])}
-        return Distance(float(tops[k]), per_layer, where)
+        norm = float(torch.stack([p.pow(2).sum() for p in parts]).sum().sqrt())
+        return Distance(float(tops[k]), per_layer, where, norm)
 
 
 def distance(model: Model, cloning: Partition, reference: Model | None = None) -> Distance:

@@ -85,6 +85,7 @@ class Recipe:
     dropouts: tuple[float, ...] = (0.05, 0.1, 0.2)
     amplitudes: tuple[float, ...] = (1e-7, 1e-5, 1e-3)  # seeds ± a·max|θ| on every entry, then plain SGD
     rounding_steps: int = 1000
+    activation: str = "relu"  # of every base network
 
     @property
     def widths(self) -> list[int]:
@@ -100,7 +101,7 @@ def _pretrained(widths: tuple[int, ...], norm: str | None, sizes: Recipe, steps:
                 device: str, progress: bool, init: int = 0) -> tuple[MLP, Task]:
     """The task of ``seed`` and a network initialized from ``seed + init``, trained by Adam."""
     task = make_task(TASK, sizes.n, sizes.d, sizes.classes, seed, torch.float64, device)
-    model = seeded(widths, "relu", seed + init, norm, torch.float32).to(device)
+    model = seeded(widths, sizes.activation, seed + init, norm, torch.float32).to(device)
     train(model, task.X.float(), task.y, steps, "adam", {"lr": lr}, sizes.pretrain_batch, seed,
           progress=progress, desc=f"pretrain {model.describe()}")
     return model.eval(), task
@@ -227,6 +228,7 @@ class Watch:
     y: torch.Tensor
     r2: bool = False
     leaf: list[float] = field(default_factory=list)
+    leaf_norm: list[float] = field(default_factory=list)  # Euclidean norm of the off-leaf component
     family: list[float] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     r2_mean: list[float] = field(default_factory=list)
@@ -235,6 +237,7 @@ class Watch:
     def read(self, family: bool = False) -> None:
         d = self.gauge.leaf()
         self.leaf.append(d.value)
+        self.leaf_norm.append(d.norm)
         self.where.append(d.where)
         if family:
             self.family.append(self.gauge.family().value)
@@ -416,6 +419,7 @@ class Escape:
     r2: dict[str, list[float]]
     tol: list[float]
     wide_widths: list[int]
+    norm: dict[str, list[float]] = field(default_factory=dict)  # Euclidean norm of the off-leaf component
 
     def growth(self, name: str) -> float:
         d1, dT = self.distance[name][1], self.distance[name][-1]
@@ -448,9 +452,10 @@ class Escape:
 
 def escape(sizes: Recipe, seed: int, clones: dict[str, dict], dtype: torch.dtype = torch.float64,
            steps: int | None = None, fresh: bool = True, desc: str = "escape", device: str = "cpu",
-           progress: bool = False) -> Escape:
+           progress: bool = False, observe: Callable[[int, dict[str, MLP]], None] | None = None) -> Escape:
     """``clones``: name → {"optimizer", "hp", "kick", "dropout", "cloning", "seed_ulp"} overrides of a
-    plain-SGD equal-split ×factor clone of the narrow base."""
+    plain-SGD equal-split ×factor clone of the narrow base. ``observe(t, {name: clone})`` runs at every
+    step of the grid, after the readings (e.g. to keep the clones' parameters for a curvature)."""
     steps = sizes.escape_steps if steps is None else steps
     base32, task = base_network(sizes, seed, device, progress, narrow=True)
     base = copy.deepcopy(base32).to(dtype)
@@ -488,12 +493,14 @@ def escape(sizes: Recipe, seed: int, clones: dict[str, dict], dtype: torch.dtype
                 w.read()
             for s in sides:
                 loss[s.name].append(probe_loss(s.model, X, y))
+            if observe is not None:
+                observe(t, {k: w.model for k, w in watches.items()})
 
     read(0)
     side_by_side(sides, task, steps, sizes.escape_batch, seed, read, progress, desc)
     return Escape(points, {k: w.leaf for k, w in watches.items()}, loss,
                    {k: w.r2_mean for k, w in watches.items()}, [tol1 * math.sqrt(max(t, 1)) for t in points],
-                   wide_widths)
+                   wide_widths, {k: w.leaf_norm for k, w in watches.items()})
 
 
 # ---- carried optimizer state --------------------------------------------------------------------

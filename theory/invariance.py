@@ -207,17 +207,25 @@ def concrete_choice(G: nx.DiGraph) -> dict[str, str]:
 
 
 def instantiate(expr: sp.Expr, G: nx.DiGraph, choice: Mapping[str, str]) -> sp.Expr:
-    """expr with every generic f replaced by its stand-in activation (f' by its derivative) and
-    the generic ℓ(ŷ, y) by the squared error ½‖ŷ − y‖² (∂_kℓ by ŷ_k − y_k). One bottom-up pass
-    that rebuilds each distinct subexpression once (the expressions share subtrees heavily)."""
+    """expr with every generic f replaced by its stand-in activation (f' and higher derivatives by
+    its derivatives) and the generic ℓ(ŷ, y) by the squared error ½‖ŷ − y‖² (∂_kℓ by ŷ_k − y_k, the
+    second partials by its constant second derivatives). One bottom-up pass that rebuilds each
+    distinct subexpression once (the expressions share subtrees heavily)."""
     table: dict[str, Callable[..., sp.Expr]] = {}
     for fname, act_name in choice.items():
         act = activations.get(act_name)
         table[fname], table[f"{fname}'"] = act, act.prime
+        for k in (2, 3):
+            dk = sp.diff(act.expr, activations.z, k)
+            table[fname + "'" * k] = lambda arg, dk=dk: dk.subs(activations.z, arg)
     n = len(net.outputs(G))
     table["ell"] = lambda *a: sp.Add(*[(a[k] - a[n + k]) ** 2 for k in range(n)]) / 2
     for k in range(n):
         table[f"∂{k}ell"] = lambda *a, k=k: a[k] - a[n + k]
+    for j in range(2 * n):  # ∂j∂kℓ of the squared error: ±1 where j ≡ k (mod n), else 0
+        for k in range(j, 2 * n):
+            value = sp.Integer(0 if j % n != k % n else (1 if (j < n) == (k < n) else -1))
+            table[f"∂{j}∂{k}ell"] = lambda *a, value=value: value
     memo: dict[sp.Basic, sp.Basic] = {}
 
     def rebuild(e: sp.Basic) -> sp.Basic:
