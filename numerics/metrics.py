@@ -366,26 +366,37 @@ class LayerStats:
         self._one_interval = len(_flat_intervals(activation)) <= 1
 
     def add(self, z: torch.Tensor, h: torch.Tensor) -> None:
-        z, h = z.detach(), h.detach()
+        self.add_z(z)
+        self.add_h(h)
+
+    def add_z(self, z: torch.Tensor) -> None:
+        """The z half of a chunk (a probe reads z before an in-place activation overwrites it)."""
+        z = z.detach()
         zmin, zmax = z.amin(-2), z.amax(-2)
-        small = (h.abs() < PAPER_DEAD_THRESHOLD).sum(-2)
-        abs_sum = h.abs().double().sum(-2)
+        flat = None if self._one_interval else flat_mask(z, self.activation).all(-2)
         if self.n == 0:
-            self.z_min, self.z_max, self.small, self.abs_sum = zmin, zmax, small, abs_sum
-            if not self._one_interval:
-                self.flat_all = flat_mask(z, self.activation).all(-2)
+            self.z_min, self.z_max, self.flat_all = zmin, zmax, flat
+        else:
+            self.z_min, self.z_max = torch.minimum(self.z_min, zmin), torch.maximum(self.z_max, zmax)
+            if flat is not None:
+                self.flat_all &= flat
+        self.n += z.shape[-2]
+
+    def add_h(self, h: torch.Tensor) -> None:
+        """The h half of the chunk whose z was added last."""
+        h = h.detach()
+        a = h.abs()
+        small, abs_sum = (a < PAPER_DEAD_THRESHOLD).sum(-2), a.sum(-2, dtype=torch.float64)
+        if self.small is None:
+            self.small, self.abs_sum = small, abs_sum
             if self.keep_moments:
                 self.moments = Moments(0, torch.zeros_like(abs_sum),
                                        abs_sum.new_zeros((*abs_sum.shape, abs_sum.shape[-1])))
         else:
-            self.z_min, self.z_max = torch.minimum(self.z_min, zmin), torch.maximum(self.z_max, zmax)
             self.small += small
             self.abs_sum += abs_sum
-            if not self._one_interval:
-                self.flat_all &= flat_mask(z, self.activation).all(-2)
         if self.moments is not None:
             self.moments.add(h)
-        self.n += z.shape[-2]
 
     def _need(self) -> None:
         if self.n == 0:
@@ -406,3 +417,63 @@ class LayerStats:
 
     def dormant(self, tau: float = REDO_TAUS[0]) -> torch.Tensor:
         return self.dormancy() <= tau
+
+
+# ---- the manifold the frozen and cloned structure confines the model to ---------------------------
+
+@dataclass(frozen=True)
+class Span:
+    """One parameter tensor laid over unit blocks: row r belongs to output unit r, whose block label
+    is ``rows[r]`` and which is frozen when ``frozen[r]``; each row has ``entries`` parameters, read
+    from the input units with block labels ``cols`` at ``k`` offsets each (``cols`` None: one
+    parameter per row, a bias or a normalization's γ or β)."""
+
+    rows: np.ndarray
+    frozen: np.ndarray
+    entries: int
+    cols: np.ndarray | None = None
+    k: int = 1
+
+
+@dataclass(frozen=True)
+class Trapped:
+    """``parameters`` trainable parameters; ``free`` the dimension of M_F ∩ M_D(θ), the affine set of
+    directions gradient descent can still take; ``frozen`` the parameters the frozen units pin alone,
+    ``cloned`` the further ones the clone blocks pin; ``uncovered`` parameters the spans did not
+    describe (counted as free)."""
+
+    parameters: int
+    free: int
+    frozen: int
+    cloned: int
+    uncovered: int = 0
+
+    @property
+    def trapped(self) -> int:
+        return self.parameters - self.free
+
+
+def manifold_dimension(spans: Sequence[Span], parameters: int) -> Trapped:
+    """The dimension of the manifold the model sits on (CLAIMS.md, frozen.manifold and cloned.dimension):
+
+    - a frozen unit's incoming parameters (weights, bias, γ, β) get zero gradient: M_F fixes them;
+    - clone blocks confine the trajectory to the leaf M_D(θ) = θ + {block-constant tensors}: a
+      parameter tensor keeps one free value per (output block, input block, offset), or per output
+      block for a vector (cloned.dimension counts the same block pairs);
+
+    so a span contributes (live output blocks) × (input blocks × k, at most ``entries``) free values,
+    where a block is live unless all its units are frozen (exact clones share their z, hence their
+    deadness). ``frozen`` is the same count with every unit its own block."""
+    free = free_frozen = covered = 0
+    for s in spans:
+        rows = np.asarray(s.rows).reshape(-1)
+        frozen = np.asarray(s.frozen, dtype=bool).reshape(-1)
+        covered += len(rows) * s.entries
+        free_frozen += int((~frozen).sum()) * s.entries
+        live_blocks = np.unique(rows[~frozen]).size
+        per_block = 1 if s.cols is None else min(np.unique(np.asarray(s.cols)).size * s.k, s.entries)
+        free += live_blocks * per_block
+    if covered > parameters:
+        raise ValueError(f"the spans describe {covered} parameters, more than the model's {parameters}")
+    uncovered = parameters - covered
+    return Trapped(parameters, free + uncovered, covered - free_frozen, free_frozen - free, uncovered)
