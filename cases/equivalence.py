@@ -295,9 +295,15 @@ def coarsest_equitable_groups(widths: Sequence[int], edges: Sequence[tuple[int, 
     into = [[e for e in edges if e[1] == g] for g in range(n_groups)]
     out_of = [[e for e in edges if e[0] == g] for g in range(n_groups)]
     neighbours = [{s for s, _, _ in into[g]} | {d for _, d, _ in out_of[g]} for g in range(n_groups)]
+    # edge i as a matrix of incoming rows (n_d × n_s·K) and of outgoing rows (n_s × n_d·K), and the
+    # transposes the exact check reads (made once, when first needed)
     flat = functools.cache(lambda i: np.ascontiguousarray(edges[i][2].reshape(edges[i][2].shape[0], -1)))
     flat_t = functools.cache(lambda i: np.ascontiguousarray(
         edges[i][2].transpose(1, 0, 2).reshape(edges[i][2].shape[1], -1)))
+    flat_tt = functools.cache(lambda i: flat_t(i) if edges[i][2].shape[2] == 1 else
+                              np.ascontiguousarray(flat(i).T))
+    flat_t_t = functools.cache(lambda i: flat(i) if edges[i][2].shape[2] == 1 else
+                               np.ascontiguousarray(flat_t(i).T))
     index = {id(e): i for i, e in enumerate(edges)}
 
     def expand(lab: np.ndarray, K: int) -> np.ndarray:  # block labels of the (unit, offset) columns
@@ -309,12 +315,12 @@ def coarsest_equitable_groups(widths: Sequence[int], edges: Sequence[tuple[int, 
         q_in = tol * _scale(*[e[2] for e in ins], *([b] if b is not None else []))
         for e in ins:
             i, K = index[id(e)], e[2].shape[2]
-            incoming.append(_Part(flat(i), lambda i=i: flat_t(i), expand(labels[e[0]], K), q_in))
+            incoming.append(_Part(flat(i), lambda i=i: flat_tt(i), expand(labels[e[0]], K), q_in))
         if b is not None:
             incoming.append(_Part(b[:, None], lambda b=b: b[None, :], np.zeros(1, dtype=np.int64), q_in))
         for e in out_of[g]:
             i, K = index[id(e)], e[2].shape[2]
-            outgoing.append(_Part(flat_t(i), lambda i=i: flat(i), expand(labels[e[1]], K),
+            outgoing.append(_Part(flat_t(i), lambda i=i: flat_t_t(i), expand(labels[e[1]], K),
                                   tol * _scale(e[2])))
         return {"both": incoming + outgoing, "incoming": incoming, "outgoing": outgoing}[direction]
 

@@ -158,9 +158,13 @@ class Taps:
             if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
                 kind = "linear" if isinstance(m, nn.Linear) else "conv"
                 temporary.append(m.register_forward_hook(lambda *_, k=kind: last_kind.__setitem__(0, k)))
+        def shape_of(path: str):  # a pre-hook that returns something would replace the inputs
+            def hook(mod: nn.Module, args: tuple) -> None:
+                shapes.setdefault(path, (tuple(args[0].shape), last_kind[0]))
+            return hook
+
         for path, _, m in found:
-            temporary.append(m.register_forward_pre_hook(
-                lambda mod, args, p=path: shapes.setdefault(p, (tuple(args[0].shape), last_kind[0]))))
+            temporary.append(m.register_forward_pre_hook(shape_of(path)))
         try:
             with _eval(self.model), torch.no_grad():
                 self.model(example)
