@@ -176,7 +176,8 @@ def _unit_rows(z: torch.Tensor, units: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def plant_dead(model: Generated, X: torch.Tensor, site: int, units: torch.Tensor, margin: float = 2.0) -> None:
+def plant_dead(model: Generated, X: torch.Tensor, site: int, units: torch.Tensor,
+               margin: float = 2.0) -> None:
     """Lower the bias of ``units`` at an affine site so that z ≤ −margin on every sample of X."""
     z = _unit_rows(model.pre_activations(X)[site], units)
     model._producer(site).bias[units] -= z.amax(0) + margin
