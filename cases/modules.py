@@ -17,10 +17,13 @@ residual block, whose z = affine(input) has its own bias):
   for ReLU, ReLU6 and hardtanh at the default margin 2);
 - ``plant_near_dead``: b_u lowered to between the two largest z_u, so u is active on exactly one
   sample: the paper's measure calls it dead, it is not, and no certificate may say it is;
-- ``plant_clone``: unit b copies unit a's incoming weights and bias, and the one affine map that
-  reads the site gets the average of its columns a and b in both: incoming- and outgoing-equitable,
-  an exact clone pair (the site must be read by exactly one affine map: ``clone_sites``);
+- ``plant_clone``: units b, c, ... copy unit a's incoming weights and bias, and the one affine map
+  that reads the site gets the average of their columns in all of them: incoming- and
+  outgoing-equitable, an exact clone block (the site must be read by exactly one affine map:
+  ``clone_sites``);
 - ``perturb``: noise on one unit's incoming weights (a near-clone at 1e-6 is no exact clone).
+
+``planted`` draws a suite of such models with all of it planted at once, and the ground truth.
 
     >>> model = Generated(Spec("mlp", 3, (4, 4), ("plain", "res"), "relu", "function", 2), seed=0)
     >>> [s for s in model.affine_sites()], model.clone_sites()
@@ -29,7 +32,8 @@ residual block, whose z = affine(input) has its own bias):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -194,17 +198,16 @@ def plant_near_dead(model: Generated, X: torch.Tensor, site: int, unit: int) -> 
 
 
 @torch.no_grad()
-def plant_clone(model: Generated, site: int, a: int, b: int) -> None:
-    """Make unit b of the site an exact clone of unit a (module docstring)."""
+def plant_clone(model: Generated, site: int, units: Sequence[int]) -> None:
+    """Make ``units`` of the site one block of exact clones of ``units[0]`` (module docstring)."""
     reader = model._reader(site)
     if reader is None or site not in model.clone_sites():
         raise ValueError(f"site {site} is read by more than one map: clones there need the whole stream")
     producer, (consumer, _) = model._producer(site), reader
-    producer.weight[b] = producer.weight[a]
-    producer.bias[b] = producer.bias[a]
-    mean = (consumer.weight[:, a] + consumer.weight[:, b]) / 2
-    consumer.weight[:, a] = mean
-    consumer.weight[:, b] = mean
+    units = list(units)
+    producer.weight[units] = producer.weight[units[0]].clone()
+    producer.bias[units] = producer.bias[units[0]].clone()
+    consumer.weight[:, units] = consumer.weight[:, units].mean(1, keepdim=True)
 
 
 @torch.no_grad()
@@ -212,3 +215,65 @@ def perturb(model: Generated, site: int, unit: int, size: float, generator: torc
     """Add size · N(0, 1) noise to one unit's incoming weights."""
     w = model._producer(site).weight
     w[unit] += size * torch.randn(w[unit].shape, generator=generator, dtype=w.dtype)
+
+
+# ---- a suite of planted cases --------------------------------------------------------------------
+
+@dataclass
+class Planted:
+    """A generated model with planted ground truth, on data X with regression targets y:
+    ``dead`` the units planted exactly dead (site → units), ``near`` a unit active on exactly one
+    sample (site, unit) or None, ``blocks`` the planted clone blocks (site → list of unit tuples; a
+    dead block is dead and cloned), ``z`` every site's pre-activations as the model records them
+    itself, (samples × positions, units): the ground truth of exact death."""
+
+    spec: Spec
+    model: Generated
+    X: torch.Tensor
+    y: torch.Tensor
+    dead: dict[int, list[int]] = field(default_factory=dict)
+    near: tuple[int, int] | None = None
+    blocks: dict[int, list[tuple[int, ...]]] = field(default_factory=dict)
+    z: list[torch.Tensor] = field(default_factory=list)
+
+    def block_labels(self, site: int) -> torch.Tensor:
+        """The planted partition of a site's units (every other unit its own block)."""
+        labels = torch.arange(self.z[site].shape[1])
+        for block in self.blocks.get(site, []):
+            labels[list(block)] = block[0]
+        return labels
+
+
+def planted(seed: int, n: int, activations: Sequence[str] = ("relu", "relu6", "hardtanh")) -> Planted:
+    """One random model (MLP or CNN, 1–3 blocks, widths 8–11, any activation style) with: units 0, 1
+    of its first affine site exactly dead; unit 2 there active on one sample; at its last clone site a
+    live clone pair (3, 4), a dead clone pair (5, 6) and, when wide enough, a clone triple (7, 8, 9);
+    n samples of N(0, I) data and N(0, I) regression targets."""
+    g = torch.Generator().manual_seed(seed)
+    pick = lambda options: options[int(torch.randint(len(options), (1,), generator=g))]  # noqa: E731
+    depth = int(torch.randint(1, 4, (1,), generator=g))
+    blocks = ("plain", *(pick(BLOCKS) for _ in range(depth - 1)))
+    widths = tuple(int(w) for w in torch.randint(8, 12, (depth,), generator=g))
+    spec = Spec(pick(KINDS), int(torch.randint(2, 5, (1,), generator=g)), widths, blocks,
+                pick(list(activations)), pick(STYLES), 3, image=3)
+    model = Generated(spec, seed)
+    X = spec.inputs(n, g)
+    y = torch.randn(n, spec.out, generator=g, dtype=torch.float64)
+    case = Planted(spec, model, X, y)
+    clone_site = model.clone_sites()[-1]
+    width = spec.widths[model.sites()[clone_site][1]]
+    case.blocks[clone_site] = [(3, 4), (5, 6)] + ([(7, 8, 9)] if width >= 10 else [])
+    for block in case.blocks[clone_site]:
+        plant_clone(model, clone_site, block)
+    plant_dead(model, X, clone_site, torch.tensor([5, 6]))
+    plant_dead(model, X, 0, torch.tensor([0, 1]))
+    case.dead = {0: [0, 1]}
+    case.dead.setdefault(clone_site, []).extend([5, 6])
+    try:
+        plant_near_dead(model, X, 0, 2)
+        case.near = (0, 2)
+    except ValueError:
+        case.near = None
+    case.z = [(z.movedim(1, -1).reshape(-1, z.shape[1]) if z.dim() == 4 else z)
+                  for z in model.pre_activations(X)]
+    return case

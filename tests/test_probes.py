@@ -47,7 +47,7 @@ def _planted(spec: gen.Spec, seed: int, n: int = 24):
     gen.plant_dead(model, X, 0, torch.tensor([0, 1]))
     clone_site = model.clone_sites()[-1] if model.clone_sites() else None
     if clone_site is not None:
-        gen.plant_clone(model, clone_site, 2, 3)
+        gen.plant_clone(model, clone_site, (2, 3))
     near = model.affine_sites()[-1]
     try:
         gen.plant_near_dead(model, X, near, spec.widths[model.sites()[near][1]] - 1)
@@ -94,7 +94,7 @@ def test_a_near_clone_at_1e_6_is_no_exact_block(spec, seed):
     model = gen.Generated(spec, seed)
     assume(model.clone_sites())
     site = model.clone_sites()[0]
-    gen.plant_clone(model, site, 0, 1)
+    gen.plant_clone(model, site, (0, 1))
     X = spec.inputs(16, torch.Generator().manual_seed(seed))
     assert P.measure(model, X).layers[site].clone_blocks == [2]
     gen.perturb(model, site, 1, 1e-6, torch.Generator().manual_seed(seed))
