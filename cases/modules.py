@@ -224,8 +224,9 @@ class Planted:
     """A generated model with planted ground truth, on data X with regression targets y:
     ``dead`` the units planted exactly dead (site → units), ``near`` a unit active on exactly one
     sample (site, unit) or None, ``blocks`` the planted clone blocks (site → list of unit tuples; a
-    dead block is dead and cloned), ``z`` every site's pre-activations as the model records them
-    itself, (samples × positions, units): the ground truth of exact death."""
+    dead block is dead and cloned), ``quiet`` a live unit whose outgoing weights are 0 (site, unit):
+    its backward signal vanishes though f' does not, ``z`` every site's pre-activations as the model
+    records them itself, (samples × positions, units): the ground truth of exact death."""
 
     spec: Spec
     model: Generated
@@ -233,6 +234,7 @@ class Planted:
     y: torch.Tensor
     dead: dict[int, list[int]] = field(default_factory=dict)
     near: tuple[int, int] | None = None
+    quiet: tuple[int, int] | None = None
     blocks: dict[int, list[tuple[int, ...]]] = field(default_factory=dict)
     z: list[torch.Tensor] = field(default_factory=list)
 
@@ -245,15 +247,15 @@ class Planted:
 
 
 def planted(seed: int, n: int, activations: Sequence[str] = ("relu", "relu6", "hardtanh")) -> Planted:
-    """One random model (MLP or CNN, 1–3 blocks, widths 8–11, any activation style) with: units 0, 1
+    """One random model (MLP or CNN, 1–3 blocks, widths 11–13, any activation style) with: units 0, 1
     of its first affine site exactly dead; unit 2 there active on one sample; at its last clone site a
-    live clone pair (3, 4), a dead clone pair (5, 6) and, when wide enough, a clone triple (7, 8, 9);
-    n samples of N(0, I) data and N(0, I) regression targets."""
+    live clone pair (3, 4), a dead clone pair (5, 6), a clone triple (7, 8, 9) and a quiet unit 10
+    (outgoing weights 0); n samples of N(0, I) data and N(0, I) regression targets."""
     g = torch.Generator().manual_seed(seed)
     pick = lambda options: options[int(torch.randint(len(options), (1,), generator=g))]  # noqa: E731
     depth = int(torch.randint(1, 4, (1,), generator=g))
     blocks = ("plain", *(pick(BLOCKS) for _ in range(depth - 1)))
-    widths = tuple(int(w) for w in torch.randint(8, 12, (depth,), generator=g))
+    widths = tuple(int(w) for w in torch.randint(11, 14, (depth,), generator=g))
     spec = Spec(pick(KINDS), int(torch.randint(2, 5, (1,), generator=g)), widths, blocks,
                 pick(list(activations)), pick(STYLES), 3, image=3)
     model = Generated(spec, seed)
@@ -261,11 +263,13 @@ def planted(seed: int, n: int, activations: Sequence[str] = ("relu", "relu6", "h
     y = torch.randn(n, spec.out, generator=g, dtype=torch.float64)
     case = Planted(spec, model, X, y)
     clone_site = model.clone_sites()[-1]
-    width = spec.widths[model.sites()[clone_site][1]]
-    case.blocks[clone_site] = [(3, 4), (5, 6)] + ([(7, 8, 9)] if width >= 10 else [])
+    case.blocks[clone_site] = [(3, 4), (5, 6), (7, 8, 9)]
     for block in case.blocks[clone_site]:
         plant_clone(model, clone_site, block)
     plant_dead(model, X, clone_site, torch.tensor([5, 6]))
+    with torch.no_grad():
+        model._reader(clone_site)[0].weight[:, 10] = 0.0
+    case.quiet = (clone_site, 10)
     plant_dead(model, X, 0, torch.tensor([0, 1]))
     case.dead = {0: [0, 1]}
     case.dead.setdefault(clone_site, []).extend([5, 6])

@@ -109,7 +109,7 @@ def _setting(config: Config, cases: tuple[_Case, ...], **extra: Any) -> dict[str
     return {"models": len(cases), "samples": SIZES[config.quick].samples, "seed": config.seed,
             "suite": "cases.modules.planted: MLP/CNN, plain and residual blocks, module/function/method "
                      "activations; dead units 0-1, a unit active on one sample, clone pair, dead clone pair, "
-                     "clone triple",
+                     "clone triple, a quiet unit (outgoing weights 0)",
             "kinds": sorted({s.kind for s in specs}), "activations": sorted({s.activation for s in specs}),
             **extra}
 
@@ -434,7 +434,7 @@ def _saturated_evidence(config: Config, invariant: bool) -> Evidence:
     measured = {"saturated_units_by_replication": {str(k): v for k, v in counts.items()},
                 "against_exact_dead": conf}
     if invariant:
-        verdict = "refuted" if changed else "confirmed"
+        verdict = "refuted" if changed else "confirmed" if counts[sizes.replicas[0]] else "inconclusive"
         summary = (f"The invariant measure flags the same {counts[sizes.replicas[0]]} units whatever the "
                    "batch "
                    f"(data repeated {', '.join(map(str, sizes.replicas))} times); against exact death it has "

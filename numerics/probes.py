@@ -69,9 +69,8 @@ class _Tap(nn.Module):
         self.index, self.which = index, which
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.taps.on is not None:
-            self.taps.on(self.index, self.which, x)
-        return x
+        out = None if self.taps.on is None else self.taps.on(self.index, self.which, x)
+        return x if out is None else out
 
 
 class _Tracer(fx.Tracer):
@@ -90,7 +89,8 @@ class Taps:
 
     ``graph`` is the fx graph (None when tracing failed and hooks are used; ``notes`` then says why).
     ``on``: None, or a callable (site index, "z" or "h", tensor) called during every forward of
-    ``forward`` — z before the activation runs (so in-place activations are read correctly), h after.
+    ``forward`` — z before the activation runs (so in-place activations are read correctly), h after;
+    a tensor it returns replaces the one passed on.
     The taps share the model's parameters: training the model changes what they see.
     """
 
@@ -180,13 +180,16 @@ class Taps:
             index = len(self.sites)
             self.sites.append(Site(path, name, axis, int(shape[axis])))
             self._hooks.append(m.register_forward_pre_hook(
-                lambda mod, args, i=index: self._see(i, "z", args[0])))
+                lambda mod, args, i=index: self._see_z(i, args)))
             self._hooks.append(m.register_forward_hook(
                 lambda mod, args, out, i=index: self._see(i, "h", out)))
 
-    def _see(self, index: int, which: str, x: torch.Tensor) -> None:
-        if self.on is not None:
-            self.on(index, which, x)
+    def _see(self, index: int, which: str, x: torch.Tensor) -> torch.Tensor | None:
+        return None if self.on is None else self.on(index, which, x)
+
+    def _see_z(self, index: int, args: tuple) -> tuple | None:
+        out = self._see(index, "z", args[0])
+        return None if out is None else (out, *args[1:])
 
     def forward(self, x: torch.Tensor) -> Any:
         return self.graph(x) if self.graph is not None else self.model(x)
@@ -361,6 +364,7 @@ class Layer:
     name: str
     activation: str
     units: int
+    samples: int  # rows of the layer's activation matrix: samples × positions
     exact_dead: int
     certified_dead: int | None
     paper_dead: int
@@ -379,6 +383,7 @@ class Layer:
 
     def record(self) -> dict[str, Any]:
         return {"name": self.name, "activation": self.activation, "units": self.units,
+                "samples": self.samples,
                 "exact_dead": self.exact_dead, "certified_dead": self.certified_dead,
                 "paper_dead": self.paper_dead, "dormant": self.dormant, "saturated": self.saturated,
                 "saturated_batch_invariant": self.saturated_invariant, "duplicates": self.duplicates,
@@ -413,16 +418,20 @@ def default_loss(out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
                      f"nor mean squared error for outputs of shape {tuple(out.shape)}")
 
 
-def site_gradients(tapped: Taps, x: torch.Tensor, targets: torch.Tensor,
-                   loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = default_loss
-                   ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """(h, ∂L/∂h) of every site on one batch, L the batch-mean loss, in eval mode; both as
-    (samples × positions, units). The model's gradients are left as they were."""
+def site_gradients(tapped: Taps, x: torch.Tensor, targets: torch.Tensor | None,
+                   loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = default_loss,
+                   which: str = "h") -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """(h, ∂L/∂h) of every site on one batch, L the batch-mean loss, in eval mode; or (z, ∂L/∂z) with
+    ``which="z"``; both as (samples × positions, units). The model's gradients are left as they were."""
+    if which not in ("h", "z"):
+        raise ValueError(f"which must be 'h' or 'z', got {which!r}")
     hs: dict[int, torch.Tensor] = {}
 
-    def on(i: int, which: str, t: torch.Tensor) -> None:
-        if which == "h":
+    def on(i: int, seen: str, t: torch.Tensor) -> torch.Tensor | None:
+        if seen == which:
             hs[i] = t
+        # the activation works on a copy of z, so an in-place one cannot overwrite the z we read
+        return t.clone() if seen == "z" and which == "z" else None
 
     tapped.on = on
     try:
@@ -491,11 +500,12 @@ def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = No
         m = s.moments
         block = None if labels is None else metrics.block_sizes(labels[graph.site_group(k)])
         masks = {"exact_dead": dead[k], "certified_dead": certificate.dead[k], "paper_dead": s.paper_dead(),
+                 "silent": s.abs_sum == 0,
                  "duplicates": metrics.duplicates(m),
                  "duplicates_correlation": metrics.duplicates(m, centred=True)}
         refused = certificate.reasons[k] and not certificate.dead[k].any()
         layers.append(Layer(
-            site.name, site.activation, site.units, int(dead[k].sum()),
+            site.name, site.activation, site.units, s.n, int(dead[k].sum()),
             None if refused else int(certificate.dead[k].sum()), int(masks["paper_dead"].sum()),
             {str(tau): int(s.dormant(tau).sum()) for tau in metrics.REDO_TAUS},
             None if sat is None else int(sat[k].sum()), None if sat_inv is None else int(sat_inv[k].sum()),

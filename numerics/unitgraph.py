@@ -709,3 +709,100 @@ def manifold(model: nn.Module, graph: UnitGraph, labels: Sequence[np.ndarray] | 
     total = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return metrics.manifold_dimension(spans, total)
 
+
+
+# ---- planting ground truth in any model (the controls of the --model checks) -------------------------
+
+def _into(graph: UnitGraph, g: int) -> list[Edge]:
+    return [e for e in graph.edges if e.dst == g]
+
+
+def _out_of(graph: UnitGraph, g: int) -> list[Edge]:
+    return [e for e in graph.edges if e.src == g]
+
+
+def plant_site(graph: UnitGraph, site: int) -> tuple[int, int | None] | None:
+    """(affine group, BatchNorm group or None) that alone make the site's z — each feeding only the
+    next — when the last of them has a bias to lower; None when the site has no such maker."""
+    if not graph.supported:
+        return None
+    (e,) = _into(graph, graph.site_group(site))
+    norm = None
+    g = graph.groups[e.src]
+    if g.kind == "norm" and isinstance(g.norm, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+        if g.consumers != 1 or g.norm.bias is None:
+            return None
+        norm = e.src
+        (e,) = _into(graph, e.src)
+        g = graph.groups[e.src]
+    if g.kind != "affine" or g.consumers != 1 or (norm is None and not isinstance(g.bias, nn.Parameter)):
+        return None
+    return e.src, norm
+
+
+@torch.no_grad()
+def plant_near_dead(graph: UnitGraph, site: int, unit: int, z: torch.Tensor) -> bool:
+    """Lower the bias that makes ``unit``'s z (``plant_site``) to between its two largest values on
+    the data (``z``: that unit's values), so the unit is active on exactly one sample; False when it
+    cannot (no maker, or no single largest value)."""
+    top = z.double().topk(2).values if z.numel() >= 2 else None
+    if top is None or not top[0] > top[1]:
+        return False
+    return _lower(graph, site, unit, float((top[0] + top[1]) / 2))
+
+
+@torch.no_grad()
+def plant_dead(graph: UnitGraph, site: int, unit: int, z: torch.Tensor, margin: float = 1.0) -> bool:
+    """Lower the bias that makes ``unit``'s z by max z + margin: z ≤ −margin on every sample of the
+    data (``z``: that unit's values). False when the site has no maker."""
+    return _lower(graph, site, unit, float(z.double().max()) + margin)
+
+
+def _lower(graph: UnitGraph, site: int, unit: int, by: float) -> bool:
+    maker = plant_site(graph, site)
+    if maker is None:
+        return False
+    affine, norm = maker
+    bias = graph.groups[norm].norm.bias if norm is not None else graph.groups[affine].bias
+    bias[unit] -= by
+    return True
+
+
+def _reader(graph: UnitGraph, site: int) -> Edge | None:
+    """The one weighted edge that reads the site's units (through one dropout at most)."""
+    outs = _out_of(graph, graph.site_group(site))
+    if len(outs) == 1 and graph.groups[outs[0].dst].kind == "dropout":
+        outs = _out_of(graph, outs[0].dst)
+    if len(outs) != 1 or outs[0].weight is None or outs[0].conv_groups != 1:
+        return None
+    return outs[0]
+
+
+def can_clone(graph: UnitGraph, site: int) -> bool:
+    maker = plant_site(graph, site)
+    return maker is not None and _reader(graph, site) is not None and \
+        next(e for e in _into(graph, maker[0])).conv_groups == 1
+
+
+@torch.no_grad()
+def plant_clone(graph: UnitGraph, site: int, a: int, b: int) -> None:
+    """Make unit b of the site an exact clone of unit a: b's incoming weights, bias and BatchNorm
+    parameters and statistics become a's, and the one map that reads the site gets the mean of its
+    columns a and b in both (every position of a flattened channel, every kernel offset)."""
+    if not can_clone(graph, site):
+        raise ProbeError(f"site {site} has no single maker and reader: no clone can be planted there")
+    affine, norm = plant_site(graph, site)
+    (w_in,) = _into(graph, affine)
+    w_in.weight[b] = w_in.weight[a]
+    if graph.groups[affine].bias is not None:
+        graph.groups[affine].bias[b] = graph.groups[affine].bias[a]
+    if norm is not None:
+        m = graph.groups[norm].norm
+        for t in (m.weight, m.bias, m.running_mean, m.running_var):
+            if t is not None:
+                t[b] = t[a]
+    e = _reader(graph, site)
+    w = e.weight.view(e.weight.shape[0], -1, e.positions) if e.positions > 1 else e.weight
+    mean = (w[:, a] + w[:, b]) / 2
+    w[:, a] = mean
+    w[:, b] = mean
