@@ -342,6 +342,8 @@ def coarsest_equitable_groups(widths: Sequence[int], edges: Sequence[tuple[int, 
         rounds += 1
         new = list(labels)
         for g in free:
+            if labels[g].max(initial=-1) == widths[g] - 1:
+                continue  # all singletons: nothing left to split
             if dirty[g] or any(dirty[h] for h in neighbours[g]):
                 new[g] = _refine_layer(labels[g], parts(g), tol, rng)
         dirty = [new[g].max(initial=-1) != labels[g].max(initial=-1) for g in range(n_groups)]

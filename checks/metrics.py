@@ -408,8 +408,9 @@ def _saturation_counts(c: _Case, replicas: int, invariant: bool) -> list[torch.T
     y = c.planted.y.repeat(replicas, 1)
     taps = P.taps(c.planted.model, X)
     hs, gs = P.site_gradients(taps, X, y, F.mse_loss)
-    fn = M.saturated_invariant if invariant else M.saturated
-    return [fn(h, g) for h, g in zip(hs, gs)]
+    if invariant:
+        return [M.saturated_invariant(h, g, batch=len(X)) for h, g in zip(hs, gs)]
+    return [M.saturated(h, g) for h, g in zip(hs, gs)]
 
 
 def _saturated_evidence(config: Config, invariant: bool) -> Evidence:

@@ -582,8 +582,9 @@ def _saturation(config: Config, replicas: int, invariant: bool) -> list[torch.Te
     Xr = X.repeat(replicas, *[1] * (X.dim() - 1))
     yr = None if y is None else y.repeat(replicas, *[1] * (y.dim() - 1))
     hs, gs = P.site_gradients(user.taps, Xr, yr, user.loss)
-    fn = M.saturated_invariant if invariant else M.saturated
-    return [fn(h, g) for h, g in zip(hs, gs)]
+    if invariant:
+        return [M.saturated_invariant(h, g, batch=len(Xr)) for h, g in zip(hs, gs)]
+    return [M.saturated(h, g) for h, g in zip(hs, gs)]
 
 
 @check("metrics.saturated", "model-saturated-{version}", version=("invariant", "paper"), on_model=True)

@@ -187,16 +187,24 @@ def saturated(h: torch.Tensor, grad: torch.Tensor, threshold: float = SATURATION
     if h.shape != grad.shape:
         raise ValueError(f"grad must have the shape of h {tuple(h.shape)}; got {tuple(grad.shape)}")
     _samples(h, "h")
-    scale = h.abs().double().mean(-2, keepdim=True).clamp_min(SATURATION_FLOOR)
-    return (grad.abs().double() / scale < threshold).sum(-2) > fraction * h.shape[-2]
+    return _saturated(h, grad, threshold, fraction)
+
+
+def _saturated(h: torch.Tensor, grad: torch.Tensor, threshold: float = SATURATION_THRESHOLD,
+               fraction: float = SATURATION_FRACTION) -> torch.Tensor:
+    """|∂L/∂h| < threshold · max(mean |h|, 1e-12) (the ratio's test without dividing) on more than
+    ``fraction`` of the samples; no validation (a probe's own tensors)."""
+    scale = h.abs().mean(-2, keepdim=True, dtype=torch.float64).clamp_min(SATURATION_FLOOR)
+    return (grad.abs() < (threshold * scale).to(grad.dtype)).sum(-2) > fraction * h.shape[-2]
 
 
 def saturated_invariant(h: torch.Tensor, grad: torch.Tensor, threshold: float = SATURATION_THRESHOLD,
-                        fraction: float = SATURATION_FRACTION) -> torch.Tensor:
-    """The paper's measure on N · ∂L/∂h, the gradient of each sample's own loss: the same units for
-    any batch size (the batch-mean loss puts 1/N on each sample's gradient)."""
+                        fraction: float = SATURATION_FRACTION, batch: int | None = None) -> torch.Tensor:
+    """The paper's measure on B · ∂L/∂h, the gradient of each sample's own loss: the same units for
+    any batch size (the batch-mean loss over B inputs puts 1/B on each one's gradient). ``batch``: B,
+    by default the number of rows (give it when a row is a position of an input, as for a conv)."""
     grad = _tensor(grad, "grad")
-    return saturated(h, grad * grad.shape[-2], threshold, fraction)
+    return saturated(h, grad * (grad.shape[-2] if batch is None else batch), threshold, fraction)
 
 
 def sign_certificate(weight: torch.Tensor, bias: torch.Tensor | None, zero: torch.Tensor,
@@ -235,11 +243,15 @@ def norm_certificate(gamma: torch.Tensor | None, beta: torch.Tensor | None, m: i
 @dataclass
 class Moments:
     """n samples, Σh (..., U) and the Gram matrix G = HᵀH (..., U, U) of an activation matrix, in
-    float64; ``add`` accumulates a chunk, so a stream gives the whole matrix's moments."""
+    float64; ``add`` accumulates a chunk, so a stream gives the whole matrix's moments. ``spectrum``
+    computes each eigendecomposition once (the rank measures share it)."""
 
     n: int
     sum: torch.Tensor
     gram: torch.Tensor
+
+    def __post_init__(self) -> None:
+        self._spectra: dict[bool, torch.Tensor] = {}
 
     @classmethod
     def of(cls, h: torch.Tensor) -> Moments:
@@ -253,6 +265,15 @@ class Moments:
         self.n += h.shape[-2]
         self.sum += d.sum(-2)
         self.gram += d.mT @ d
+        self._spectra.clear()
+        return self
+
+    def add_t(self, X: torch.Tensor, total: torch.Tensor | None = None) -> Moments:
+        """Add a chunk given units first, X = Hᵀ (U × rows, float64), and its row sums if known."""
+        self.n += X.shape[-1]
+        self.sum += X.sum(-1) if total is None else total
+        self.gram += X @ X.mT
+        self._spectra.clear()
         return self
 
     def second(self, centred: bool = False) -> torch.Tensor:
@@ -262,13 +283,16 @@ class Moments:
         mu = self.sum / self.n
         return self.gram - self.n * mu[..., :, None] * mu[..., None, :]
 
+    def spectrum(self, centred: bool = False) -> torch.Tensor:
+        """The eigenvalues of ``second(centred)``, ascending, negative round-off set to 0."""
+        if centred not in self._spectra:
+            G = self.second(centred)
+            self._spectra[centred] = torch.linalg.eigvalsh((G + G.mT) / 2).clamp_min(0.0)
+        return self._spectra[centred]
+
 
 def _moments(h: torch.Tensor | Moments) -> Moments:
     return h if isinstance(h, Moments) else Moments.of(h)
-
-
-def _eigvalsh(G: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.eigvalsh((G + G.mT) / 2).clamp_min(0.0)
 
 
 def _per_network(values: torch.Tensor, fn) -> torch.Tensor:
@@ -280,13 +304,13 @@ def _per_network(values: torch.Tensor, fn) -> torch.Tensor:
 def effective_rank(h: torch.Tensor | Moments, centred: bool = False) -> torch.Tensor:
     """The paper's effective rank: ``theory.spectra.effective_rank`` of the singular values of H (or
     of the centred H), σ_i = √λ_i(G). Shape (...)."""
-    sigma = _eigvalsh(_moments(h).second(centred)).sqrt()
+    sigma = _moments(h).spectrum(centred).sqrt()
     return _per_network(sigma, spectra.effective_rank)
 
 
 def stable_rank(h: torch.Tensor | Moments, centred: bool = False) -> torch.Tensor:
     """‖H‖_F² / ‖H‖_2² = tr G / λ_max(G) (0 for a zero matrix)."""
-    lam = _eigvalsh(_moments(h).second(centred))
+    lam = _moments(h).spectrum(centred)
     top = lam[..., -1]
     return torch.where(top > 0, lam.sum(-1) / torch.where(top > 0, top, 1.0), 0.0)
 
@@ -303,15 +327,11 @@ def numerical_rank(h: torch.Tensor | Moments, centred: bool = False) -> torch.Te
     """Eigenvalues of G (or the centred G) above d (λ_max ε + e), e = n ε max_k G_kk the rounding
     bound of G's float64 entries (``theory.spectra.psd_rank``). Shape (...), int64."""
     m = _moments(h)
-    G = m.second(centred)
+    G, lam = m.second(centred), m.spectrum(centred)
     eps = float(np.finfo(np.float64).eps)
-    flat = G.reshape(-1, *G.shape[-2:]).cpu().numpy()
-    ranks = []
-    for g in flat:
-        if not np.any(g):
-            ranks.append(0)
-            continue
-        ranks.append(spectra.psd_rank(g, m.n * eps * float(np.diag(g).max()))[0])
+    top = G.diagonal(dim1=-2, dim2=-1).amax(-1).reshape(-1).cpu().numpy()
+    ranks = [0 if t <= 0 else spectra.psd_rank_of(v, m.n * eps * float(t))[0]
+             for v, t in zip(lam.reshape(-1, lam.shape[-1]).cpu().numpy(), top)]
     return torch.tensor(ranks, dtype=torch.int64).reshape(G.shape[:-2])
 
 
@@ -350,10 +370,21 @@ def clone_redundancy(labels: torch.Tensor | np.ndarray | Sequence[int]) -> int:
 
 # ---- a layer read in chunks ---------------------------------------------------------------------
 
+def _sample_dims(t: torch.Tensor, axis: int | None) -> tuple[tuple[int, ...], int]:
+    """The axes to reduce over and how many samples they hold: the second-to-last axis, or every axis
+    but ``axis``."""
+    if axis is None:
+        return (-2,), t.shape[-2]
+    axis %= t.dim()
+    dims = tuple(d for d in range(t.dim()) if d != axis)
+    return dims, t.numel() // t.shape[axis]
+
+
 class LayerStats:
     """Everything the measures need from one layer, accumulated chunk by chunk with ``add(z, h)``
-    (z, h: (..., chunk samples, U)): each unit's smallest and largest z (or, for a flat set of several
-    intervals, whether z was flat on every sample), the count of |h| < 1e-7, Σ|h| and the
+    (z, h: (..., chunk samples, U)): each unit's smallest and largest z (only the ends the flat set
+    has, the other ±inf; for a flat set of several intervals, whether z was flat on every sample),
+    the count of |h| < 1e-7, Σ|h| and the
     ``Moments`` of h. Memory is O(U²) whatever the number of samples; the results equal the
     functions above on the concatenated chunks."""
 
@@ -364,29 +395,51 @@ class LayerStats:
         self.z_min = self.z_max = self.flat_all = self.small = self.abs_sum = None
         self.moments: Moments | None = None
         self._one_interval = len(_flat_intervals(activation)) <= 1
+        self._nonneg = bool(activations.get(activation).range[0] >= 0)
 
     def add(self, z: torch.Tensor, h: torch.Tensor) -> None:
         self.add_z(z)
         self.add_h(h)
 
-    def add_z(self, z: torch.Tensor) -> None:
-        """The z half of a chunk (a probe reads z before an in-place activation overwrites it)."""
+    def add_z(self, z: torch.Tensor, axis: int | None = None) -> None:
+        """The z half of a chunk (a probe reads z before an in-place activation overwrites it): z of
+        shape (..., samples, U), or with ``axis`` one network's tensor whose units lie on ``axis`` and
+        every other axis is a sample (images × positions)."""
         z = z.detach()
-        zmin, zmax = z.amin(-2), z.amax(-2)
-        flat = None if self._one_interval else flat_mask(z, self.activation).all(-2)
+        dims, rows = _sample_dims(z, axis)
+        # only the ends the flat set has: ReLU's (−∞, 0] needs the largest z alone
+        ends = _flat_intervals(self.activation)
+        need_min = len(ends) != 1 or ends[0][0] > -math.inf
+        need_max = len(ends) != 1 or ends[0][1] < math.inf
+        per_unit = (z.shape[axis],) if axis is not None else z.shape[:-2] + z.shape[-1:]
+        zmin = z.amin(dims) if need_min else z.new_full(per_unit, -math.inf)
+        zmax = z.amax(dims) if need_max else z.new_full(per_unit, math.inf)
+        flat = None if self._one_interval else flat_mask(z, self.activation).all(dims[0]) if len(dims) == 1 \
+            else flat_mask(z, self.activation).movedim(axis, -1).reshape(-1, z.shape[axis]).all(0)
         if self.n == 0:
             self.z_min, self.z_max, self.flat_all = zmin, zmax, flat
         else:
             self.z_min, self.z_max = torch.minimum(self.z_min, zmin), torch.maximum(self.z_max, zmax)
             if flat is not None:
                 self.flat_all &= flat
-        self.n += z.shape[-2]
+        self.n += rows
 
-    def add_h(self, h: torch.Tensor) -> None:
-        """The h half of the chunk whose z was added last."""
+    def add_h(self, h: torch.Tensor, axis: int | None = None) -> None:
+        """The h half of the chunk whose z was added last (the same layout)."""
         h = h.detach()
-        a = h.abs()
-        small, abs_sum = (a < PAPER_DEAD_THRESHOLD).sum(-2), a.sum(-2, dtype=torch.float64)
+        X = total = None
+        if axis is not None and self.keep_moments:
+            # units first, (U, rows) in float64 by one strided copy that serves every statistic
+            moved = h.movedim(axis, 0)
+            X = torch.empty(moved.shape, dtype=torch.float64, device=h.device).copy_(moved)
+            X = X.view(h.shape[axis], -1)
+            a = X if self._nonneg else X.abs()  # f ≥ 0 (ReLU-like): |h| = h, and Σ|h| is Σh
+            small, abs_sum = (a < PAPER_DEAD_THRESHOLD).sum(-1), a.sum(-1)
+            total = abs_sum if self._nonneg else X.sum(-1)
+        else:
+            dims, _ = _sample_dims(h, axis)
+            a = h.abs()
+            small, abs_sum = (a < PAPER_DEAD_THRESHOLD).sum(dims), a.sum(dims).double()
         if self.small is None:
             self.small, self.abs_sum = small, abs_sum
             if self.keep_moments:
@@ -396,7 +449,10 @@ class LayerStats:
             self.small += small
             self.abs_sum += abs_sum
         if self.moments is not None:
-            self.moments.add(h)
+            if X is None:
+                self.moments.add(h)
+            else:
+                self.moments.add_t(X, total)
 
     def _need(self) -> None:
         if self.n == 0:

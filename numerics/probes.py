@@ -209,11 +209,15 @@ class Taps:
         self._hooks = []
 
     def stream(self, X: torch.Tensor, see: Callable[[int, str, torch.Tensor], None], chunk: int = 1024,
-               stop: Callable[[], bool] | None = None) -> None:
+               stop: Callable[[], bool] | None = None, flat: bool = True) -> None:
         """For every chunk of X (eval mode, no gradient): ``see(site, "z", z)`` before the activation
-        and ``see(site, "h", h)`` after it, z and h as (samples × positions, units) tensors to be
-        reduced at once (an in-place activation overwrites z). ``stop()`` after a chunk ends early."""
-        self.on = lambda i, which, t: see(i, which, _flatten_units(t, self.sites[i].axis))
+        and ``see(site, "h", h)`` after it, z and h as (samples × positions, units) tensors — or, with
+        ``flat=False``, as the model made them (units on ``sites[site].axis``, no copy) — to be reduced
+        at once (an in-place activation overwrites z). ``stop()`` after a chunk ends the pass early."""
+        if flat:
+            self.on = lambda i, which, t: see(i, which, _flatten_units(t, self.sites[i].axis))
+        else:
+            self.on = see
         try:
             with _eval(self.model), torch.no_grad():
                 for x in X.split(chunk):
@@ -330,14 +334,14 @@ def dead_units(model: nn.Module, X: torch.Tensor, chunk: int = 2048, tapped: Tap
     t = tapped or taps(model, X)
     stats = [metrics.LayerStats(s.activation, moments=False) for s in t.sites]
 
-    def see(i: int, which: str, t: torch.Tensor) -> None:
+    def see(i: int, which: str, v: torch.Tensor) -> None:
         if which == "z":
-            stats[i].add_z(t)
+            stats[i].add_z(v, t.sites[i].axis)
 
     def settled() -> bool:
         return all(s.n and not s.exact_dead().any() for s in stats)
 
-    t.stream(X, see, chunk, settled)
+    t.stream(X, see, chunk, settled, flat=False)
     return [s.exact_dead() for s in stats]
 
 
@@ -454,7 +458,7 @@ def site_gradients(tapped: Taps, x: torch.Tensor, targets: torch.Tensor | None,
 
 def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = None, *,
             loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = default_loss, chunk: int = 1024,
-            batch_size: int = 256, saturation_samples: int = 1024, clones: bool = True,
+            batch_size: int = 256, saturation_samples: int = 256, clones: bool = True,
             tapped: Taps | None = None) -> Measurement:
     """Every measure of ``numerics.metrics`` on every activation site of ``model`` over X: one chunked
     pass for the activation measures (peak memory: the model and one chunk), the clone partition and
@@ -472,9 +476,9 @@ def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = No
     stats = [metrics.LayerStats(s.activation) for s in t.sites]
 
     def see(i: int, which: str, v: torch.Tensor) -> None:
-        (stats[i].add_z if which == "z" else stats[i].add_h)(v)
+        (stats[i].add_z if which == "z" else stats[i].add_h)(v, t.sites[i].axis)
 
-    t.stream(X, see, chunk)
+    t.stream(X, see, chunk, flat=False)
     notes = list(t.notes)
     dead = [s.exact_dead() for s in stats]
     graph = t.unit_graph()
@@ -493,8 +497,9 @@ def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = No
     sat = sat_inv = None
     if targets is not None:
         hs, gs = site_gradients(t, X[:saturation_samples], targets[:saturation_samples], loss)
-        sat = [metrics.saturated(h, g) for h, g in zip(hs, gs)]
-        sat_inv = [metrics.saturated_invariant(h, g) for h, g in zip(hs, gs)]
+        sat = [metrics._saturated(h, g) for h, g in zip(hs, gs)]
+        batch = len(X[:saturation_samples])
+        sat_inv = [metrics._saturated(h, g * batch) for h, g in zip(hs, gs)]
     layers = []
     for k, (site, s) in enumerate(zip(t.sites, stats)):
         m = s.moments
