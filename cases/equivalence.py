@@ -267,7 +267,8 @@ def coarsest_equitable_groups(widths: Sequence[int], edges: Sequence[tuple[int, 
     recursions are linear in the K numbers separately, so equitability is required offset by offset.
     ``fixed`` groups (inputs, outputs) are singletons; ``features`` (units × f per group) must agree
     inside a block (refinement starts from their blocks); an edge is an identity (a normalization, a
-    residual addition, an activation) when W = c · I. Returns (labels per group, rounds).
+    residual addition, an activation) when W = c · I; an edge may join a group to itself (a residual
+    stream refined as one group). Returns (labels per group, rounds).
 
     >>> W = np.array([[1.0], [1.0]])[:, :, None]            # input → two copies, by one edge
     >>> out = np.array([[0.5, 0.5]])[:, :, None]            # → output, split evenly
@@ -286,8 +287,8 @@ def coarsest_equitable_groups(widths: Sequence[int], edges: Sequence[tuple[int, 
     if not len(biases) == len(features) == len(fixed) == n_groups:
         raise ValueError("biases, features and fixed need one entry per group")
     for s, d, W in edges:
-        if not (0 <= s < n_groups and 0 <= d < n_groups) or s == d:
-            raise ValueError(f"edge ({s}, {d}) does not join two different groups of {n_groups}")
+        if not (0 <= s < n_groups and 0 <= d < n_groups):
+            raise ValueError(f"edge ({s}, {d}) does not join groups of {n_groups}")
         if W.ndim != 3 or W.shape[:2] != (widths[d], widths[s]):
             raise ValueError(f"edge ({s}, {d}) needs weights of shape ({widths[d]}, {widths[s]}, K), "
                              f"got {W.shape}")

@@ -375,14 +375,14 @@ class Layer:
     dormant: dict[str, int]
     saturated: int | None
     saturated_invariant: int | None
-    duplicates: int
-    duplicates_correlation: int
+    duplicates: int | None  # None: second moments not measured (``spectra=False``)
+    duplicates_correlation: int | None
     clone_blocks: list[int] | None
-    effective_rank: float
-    effective_rank_centred: float
-    stable_rank: float
-    participation_ratio: float
-    numerical_rank: int
+    effective_rank: float | None
+    effective_rank_centred: float | None
+    stable_rank: float | None
+    participation_ratio: float | None
+    numerical_rank: int | None
     masks: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     def record(self) -> dict[str, Any]:
@@ -458,13 +458,15 @@ def site_gradients(tapped: Taps, x: torch.Tensor, targets: torch.Tensor | None,
 
 def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = None, *,
             loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = default_loss, chunk: int = 1024,
-            batch_size: int = 256, saturation_samples: int = 256, clones: bool = True,
+            batch_size: int = 256, saturation_samples: int = 256, clones: bool = True, spectra: bool = True,
             tapped: Taps | None = None) -> Measurement:
     """Every measure of ``numerics.metrics`` on every activation site of ``model`` over X: one chunked
     pass for the activation measures (peak memory: the model and one chunk), the clone partition and
     the certificate from the weights, and, with ``targets``, the saturated measures from the gradient
     of the batch-mean loss on the first ``saturation_samples`` samples (the paper uses one fixed
-    batch). ``batch_size`` is the training batch the BatchNorm certificate assumes."""
+    batch). ``batch_size`` is the training batch the BatchNorm certificate assumes; ``clones=False``
+    skips the clone partition, ``spectra=False`` the second moments (duplicates and ranks: a Gram
+    matrix per layer and its eigenvalues)."""
     X = _inputs(model, X)
     if targets is not None:
         targets = check_data(targets[:, None] if isinstance(targets, torch.Tensor) and targets.dim() == 1
@@ -473,7 +475,7 @@ def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = No
         if len(targets) != len(X):
             raise ValueError(f"targets has {len(targets)} samples, X has {len(X)}")
     t = tapped or taps(model, X)
-    stats = [metrics.LayerStats(s.activation) for s in t.sites]
+    stats = [metrics.LayerStats(s.activation, moments=spectra) for s in t.sites]
 
     def see(i: int, which: str, v: torch.Tensor) -> None:
         (stats[i].add_z if which == "z" else stats[i].add_h)(v, t.sites[i].axis)
@@ -505,20 +507,22 @@ def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = No
         m = s.moments
         block = None if labels is None else metrics.block_sizes(labels[graph.site_group(k)])
         masks = {"exact_dead": dead[k], "certified_dead": certificate.dead[k], "paper_dead": s.paper_dead(),
-                 "silent": s.abs_sum == 0,
-                 "duplicates": metrics.duplicates(m),
-                 "duplicates_correlation": metrics.duplicates(m, centred=True)}
+                 "silent": s.abs_sum == 0}
+        if m is not None:
+            masks |= {"duplicates": metrics.duplicates(m),
+                      "duplicates_correlation": metrics.duplicates(m, centred=True)}
         refused = certificate.reasons[k] and not certificate.dead[k].any()
+        second = (None,) * 7 if m is None else (
+            int(masks["duplicates"].sum()), int(masks["duplicates_correlation"].sum()),
+            float(metrics.effective_rank(m)), float(metrics.effective_rank(m, centred=True)),
+            float(metrics.stable_rank(m)), float(metrics.participation_ratio(m)),
+            int(metrics.numerical_rank(m)))
         layers.append(Layer(
             site.name, site.activation, site.units, s.n, int(dead[k].sum()),
             None if refused else int(certificate.dead[k].sum()), int(masks["paper_dead"].sum()),
             {str(tau): int(s.dormant(tau).sum()) for tau in metrics.REDO_TAUS},
             None if sat is None else int(sat[k].sum()), None if sat_inv is None else int(sat_inv[k].sum()),
-            int(masks["duplicates"].sum()), int(masks["duplicates_correlation"].sum()), block,
-            float(metrics.effective_rank(m)), float(metrics.effective_rank(m, centred=True)),
-            float(metrics.stable_rank(m)), float(metrics.participation_ratio(m)),
-            int(metrics.numerical_rank(m)),
-            masks))
+            *second[:2], block, *second[2:], masks))
     return Measurement(t.sites, layers, graph, labels, certificate, trapped, notes)
 
 
@@ -534,13 +538,14 @@ class Probe:
     ``step()`` counts updates and measures after every ``n``-th (the taps share the model's
     parameters; nothing is hooked into the training forward, so the other steps cost one counter);
     ``history`` holds (step, per-layer records, trapped) tuples. ``clones=False`` skips the clone
-    partition (weights only, but it grows with width²)."""
+    partition, ``spectra=False`` the Gram matrices and their eigenvalues (duplicates and ranks): the
+    two costs that do not shrink with the probe set (benchmarks/probe_overhead.py)."""
 
     def __init__(self, model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = None, *,
                  loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = default_loss, chunk: int = 1024,
-                 clones: bool = True):
+                 clones: bool = True, spectra: bool = True):
         self.model, self.X, self.targets, self.loss = model, X, targets, loss
-        self.chunk, self.clones = chunk, clones
+        self.chunk, self.clones, self.spectra = chunk, clones, spectra
         self.taps = taps(model, X)
         self.interval, self.t = 1, 0
         self.history: list[tuple[int, list[dict[str, Any]], metrics.Trapped | None]] = []
@@ -556,7 +561,7 @@ class Probe:
         if self.t % self.interval:
             return None
         m = measure(self.model, self.X, self.targets, loss=self.loss, chunk=self.chunk, clones=self.clones,
-                    tapped=self.taps)
+                    spectra=self.spectra, tapped=self.taps)
         self.history.append((self.t, [layer.record() for layer in m.layers], m.trapped))
         return m
 

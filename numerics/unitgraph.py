@@ -517,18 +517,48 @@ def _flat_args(x: Any) -> list[Any]:
 def clone_partition(graph: UnitGraph, tol: float = TOL, seed: int = 0) -> list[np.ndarray]:
     """Block labels of every group of the unit graph: the coarsest equitable partition of the
     model's real weights (inputs and outputs singletons, normalization features shared in a block).
-    Raises ProbeError when the graph is not supported (its reason)."""
+    Raises ProbeError when the graph is not supported (its reason).
+
+    Groups joined by an identity edge (a normalization, an activation, a residual sum, dropout) have
+    the same partition in any equitable one — unit v of one is tied to unit v of the other in both
+    directions — so they are refined as one group whose signature holds all their weighted edges
+    (a residual stream becomes one group with edges into itself), biases and features."""
     if not graph.supported:
         raise ProbeError(f"exact clone blocks need the unit graph: {graph.reason}")
     widths = graph.widths
-    edges = [(e.src, e.dst, e.array(widths)) for e in graph.edges]
-    biases = [None if g.bias is None else g.bias.detach().double().cpu().numpy() for g in graph.groups]
-    features = [np.column_stack([f.detach().double().cpu().numpy() for f in g.features])
-                if g.features else None for g in graph.groups]
-    fixed = [g.kind in ("input", "output") for g in graph.groups]
-    labels, _ = coarsest_equitable_groups(widths, edges, biases=biases, features=features, fixed=fixed,
-                                          tol=tol, seed=seed)
-    return labels
+    root = list(range(len(widths)))
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    for e in graph.edges:
+        if e.weight is None:
+            root[find(e.src)] = find(e.dst)
+    merged = sorted({find(i) for i in range(len(widths))})
+    index = {r: k for k, r in enumerate(merged)}
+    of = [index[find(i)] for i in range(len(widths))]
+    edges = [(of[e.src], of[e.dst], e.array(widths)) for e in graph.edges if e.weight is not None]
+    biases: list[np.ndarray | None] = [None] * len(merged)
+    features: list[list[np.ndarray]] = [[] for _ in merged]
+    for i, g in enumerate(graph.groups):
+        k = of[i]
+        if g.bias is not None:
+            b = g.bias.detach().double().cpu().numpy().reshape(-1, 1)
+            if biases[k] is None:
+                biases[k] = b[:, 0]
+            else:
+                features[k].append(b)
+        features[k] += [f.detach().double().cpu().numpy().reshape(g.units, -1) for f in g.features]
+    fixed = [False] * len(merged)
+    for i, g in enumerate(graph.groups):
+        fixed[of[i]] |= g.kind in ("input", "output")
+    labels, _ = coarsest_equitable_groups([widths[r] for r in merged], edges, biases=biases,
+                                          features=[np.hstack(f) if f else None for f in features],
+                                          fixed=fixed, tol=tol, seed=seed)
+    return [labels[of[i]] for i in range(len(widths))]
 
 
 # ---- certified dead -----------------------------------------------------------------------------------

@@ -148,6 +148,7 @@ def test_certificate_negative_controls():
 def test_manifold_dimension_counts_frozen_and_cloned_parameters_by_hand():
     """4-5-3 MLP: unit 0 dead, units 1 and 2 clones. Frozen: unit 0's 4 weights and bias. Cloned:
     layer-1 rows of the block collapse (4 weights + bias once), the read-out's 3 × 2 columns to 3 × 1."""
+    torch.manual_seed(0)
     model = MLP([4, 5, 3]).double()
     X = torch.randn(30, 4, dtype=torch.float64)
     with torch.no_grad():
@@ -165,6 +166,7 @@ def test_manifold_dimension_counts_frozen_and_cloned_parameters_by_hand():
 def test_torch_modules_people_write():
     """nn.Sequential (the issue's AttributeError), in-place ReLU, functional activations in a custom
     forward with a residual and pooling: every site found, z read before the in-place op."""
+    torch.manual_seed(0)
     seq = nn.Sequential(nn.Linear(5, 6), nn.ReLU(inplace=True), nn.Linear(6, 6), nn.GELU(), nn.Linear(6, 2))
     with torch.no_grad():
         seq[0].bias[:2] = -50.0
@@ -203,9 +205,11 @@ def test_hook_fallback_when_tracing_fails():
                 return x
             return self.b(self.act(self.a(x)))
 
+    torch.manual_seed(0)
     model = Branchy().double()
     with torch.no_grad():
         model.a.bias[1] = -100.0
+        model.a.bias[[0, 2, 3]] = 1.0  # the others alive on these data
     X = torch.randn(20, 3, dtype=torch.float64)
     m = P.measure(model, X)
     assert m.notes and "hooks" in m.notes[0]
@@ -215,6 +219,7 @@ def test_hook_fallback_when_tracing_fails():
 
 
 def test_mlp_and_cnn_of_the_project_match_their_trace():
+    torch.manual_seed(0)
     model, X = MLP([5, 7, 7, 2]), torch.randn(50, 5)
     with torch.no_grad():
         model.linears[1].bias[:3] = -100
@@ -226,6 +231,7 @@ def test_mlp_and_cnn_of_the_project_match_their_trace():
 
 
 def test_probe_records_during_training():
+    torch.manual_seed(0)
     model = MLP([4, 8, 3])
     X, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
     probe = P.Probe(model, X, y).every(3)
