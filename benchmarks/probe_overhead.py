@@ -20,16 +20,11 @@ Target (issue 8): ≤ 5% overhead per step at every(100).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
+from benchmarks.metrics_scale import cpu_seconds
 from theory import threads
-
-
-def cpu_seconds() -> float:
-    t = os.times()
-    return t.user + t.system
 
 
 def main() -> None:

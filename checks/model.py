@@ -293,10 +293,9 @@ def model_control_certificate(config: Config) -> Evidence:
     planted = _near_dead_copy(config)
     if planted is None:
         return _not_applicable(config, NO_PLANT_SITE, control=True)
-    X, _ = _data(config)
-    cert = P.certified_dead(planted.model, X, SIZES[config.quick].batch, tapped=planted.taps)
     site, unit = planted.site, planted.units[0]
-    certified = bool(cert[site][unit])
+    certified = bool(P.certified_dead(planted.model, _data(config)[0], SIZES[config.quick].batch,
+                                      tapped=planted.taps)[site][unit])
     verdict = "inconclusive" if certified else "refuted"
     summary = (f"Control caught: unit {unit} of {planted.taps.sites[site].name}, active on one sample, is "
                "not "

@@ -147,6 +147,16 @@ class CNN(nn.Module):
         return [*self.convs, *self.linears[:-1]]
 
     def trace(self, x: torch.Tensor) -> Trace:
+        return self._run(x, True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``trace(x).out`` computed in the natural (N, C, H, W) layout, so torch.fx can trace it
+        (``trace`` reshapes by the run-time shape of z)."""
+        return self._run(x, False).out
+
+    def _run(self, x: torch.Tensor, rows: bool) -> Trace:
+        """The forward pass; with ``rows`` every conv z and h is (N·H·W, C), one row per (image,
+        position), and the pass runs through exactly these tensors."""
         zs, hs = [], []
         for i, layer in enumerate(self.hidden):
             if i == len(self.convs):
@@ -154,34 +164,18 @@ class CNN(nn.Module):
             z = layer(x)
             if self.norms is not None:
                 z = self.norms[i](z)
-            if z.dim() == 4:  # (N, C, H, W) → (N·H·W, C): one row per (image, position)
-                n, c, rows, cols = z.shape
+            if rows and z.dim() == 4:  # (N, C, H, W) → (N·H·W, C)
+                n, c, height, width = z.shape
                 z = z.permute(0, 2, 3, 1).reshape(-1, c)
             h = self.act(z)
             zs.append(z)
             hs.append(h)
-            x = h.reshape(n, rows, cols, c).permute(0, 3, 1, 2) if i < len(self.convs) else h
+            x = h.reshape(n, height, width, c).permute(0, 3, 1, 2) if rows and i < len(self.convs) else h
             if self.drop is not None:
                 x = self.drop(x)
         if len(self.hidden) == len(self.convs):
             x = x.flatten(1)
         return Trace(zs, hs, self.linears[-1](x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The same function as ``trace(x).out`` in the natural (N, C, H, W) layout, so torch.fx can
-        trace it (``trace`` reshapes by the run-time shape of z)."""
-        for i, layer in enumerate(self.hidden):
-            if i == len(self.convs):
-                x = x.flatten(1)
-            z = layer(x)
-            if self.norms is not None:
-                z = self.norms[i](z)
-            x = self.act(z)
-            if self.drop is not None:
-                x = self.drop(x)
-        if len(self.hidden) == len(self.convs):
-            x = x.flatten(1)
-        return self.linears[-1](x)
 
     def describe(self) -> str:
         parts = ["x".join(map(str, self.image)), "conv " + "-".join(map(str, self.channels)),
