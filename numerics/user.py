@@ -108,9 +108,10 @@ def load_tensor(path_text: str, flag: str) -> torch.Tensor:
     return value
 
 
-def load(spec: str, data: str, targets: str | None = None) -> UserModel:
-    """The user's model, data and targets, every problem a one-line ValueError (module docstring)."""
-    model = load_module(spec)
+def load(spec: str, data: str, targets: str | None = None, device: str = "cpu") -> UserModel:
+    """The user's model, data and targets (moved to ``device``), every problem a one-line ValueError
+    (module docstring)."""
+    model = load_module(spec).to(device)
     try:
         check_finite_parameters(model)
     except ValueError as exc:

@@ -126,7 +126,7 @@ def _user_model(args: argparse.Namespace):
     from numerics import user
 
     try:
-        loaded = user.load(args.model, args.data, args.targets)
+        loaded = user.load(args.model, args.data, args.targets, args.device)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     importlib.import_module(f"{checks.__name__}.model")
