@@ -28,6 +28,21 @@ from theory.net import Layered
 NORMS = (None, "batch", "layer")
 
 
+class Act(nn.Module):
+    """The registry activation ``name`` as a module (``theory.activations``): probes on any model
+    (``numerics.probes``) recognise it by name, whatever torch function implements it."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name, self.fn = name, activations.get(name).torch_fn
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fn(z)
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
 @dataclass
 class Trace:
     z: list[torch.Tensor]  # per hidden layer: (samples, units), the activation's input
@@ -52,7 +67,7 @@ class MLP(nn.Module):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout {dropout} must be in [0, 1)")
         self.widths, self.activation, self.norm, self.dropout_p = list(widths), activation, norm, dropout
-        self.act = activations.get(activation).torch_fn
+        self.act = Act(activation)
         self.linears = nn.ModuleList(nn.Linear(a, b, bias=bias) for a, b in zip(widths[:-1], widths[1:]))
         norm_layer = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}.get(norm)
         self.norms = nn.ModuleList(norm_layer(w) for w in widths[1:-1]) if norm_layer else None
@@ -111,7 +126,7 @@ class CNN(nn.Module):
         self.image, self.channels, self.hidden_sizes, self.classes = tuple(image), list(channels), \
             list(hidden), classes
         self.activation, self.norm, self.dropout_p = activation, norm, dropout
-        self.act = activations.get(activation).torch_fn
+        self.act = Act(activation)
         c_in, rows, cols = image
         convs = []
         for c in channels:
@@ -134,6 +149,16 @@ class CNN(nn.Module):
         return [*self.convs, *self.linears[:-1]]
 
     def trace(self, x: torch.Tensor) -> Trace:
+        return self._run(x, True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``trace(x).out`` computed in the natural (N, C, H, W) layout, so torch.fx can trace it
+        (``trace`` reshapes by the run-time shape of z)."""
+        return self._run(x, False).out
+
+    def _run(self, x: torch.Tensor, rows: bool) -> Trace:
+        """The forward pass; with ``rows`` every conv z and h is (N·H·W, C), one row per (image,
+        position), and the pass runs through exactly these tensors."""
         zs, hs = [], []
         for i, layer in enumerate(self.hidden):
             if i == len(self.convs):
@@ -141,21 +166,18 @@ class CNN(nn.Module):
             z = layer(x)
             if self.norms is not None:
                 z = self.norms[i](z)
-            if z.dim() == 4:  # (N, C, H, W) → (N·H·W, C): one row per (image, position)
-                n, c, rows, cols = z.shape
+            if rows and z.dim() == 4:  # (N, C, H, W) → (N·H·W, C)
+                n, c, height, width = z.shape
                 z = z.permute(0, 2, 3, 1).reshape(-1, c)
             h = self.act(z)
             zs.append(z)
             hs.append(h)
-            x = h.reshape(n, rows, cols, c).permute(0, 3, 1, 2) if i < len(self.convs) else h
+            x = h.reshape(n, height, width, c).permute(0, 3, 1, 2) if rows and i < len(self.convs) else h
             if self.drop is not None:
                 x = self.drop(x)
         if len(self.hidden) == len(self.convs):
             x = x.flatten(1)
         return Trace(zs, hs, self.linears[-1](x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.trace(x).out
 
     def describe(self) -> str:
         parts = ["x".join(map(str, self.image)), "conv " + "-".join(map(str, self.channels)),

@@ -28,12 +28,14 @@ FAMILIES = ("frozen", "cloned", "rank", "stability", "continual", "metrics")
 
 @dataclass(frozen=True)
 class Check:
-    """One registered check: ``function(config, **params)`` returns the Evidence of ``claim``."""
+    """One registered check: ``function(config, **params)`` returns the Evidence of ``claim``;
+    ``on_model`` checks run on the user's network (``--model``) and only there."""
 
     claim: str
     name: str
     function: Callable[..., Evidence]
     params: tuple[tuple[str, Any], ...] = ()
+    on_model: bool = False
 
     def __call__(self, config: Config) -> Evidence:
         return self.function(config, **dict(self.params))
@@ -196,14 +198,15 @@ _CLAIMS = [
 CLAIMS: dict[str, Claim] = {c.id: c for c in _CLAIMS}
 
 
-def check(claim: str, name: str | None = None, **params: Sequence[Any]
+def check(claim: str, name: str | None = None, *, on_model: bool = False, **params: Sequence[Any]
           ) -> Callable[[Callable[..., Evidence]], Callable[..., Evidence]]:
     """Register the decorated function as a check of ``claim``.
 
     ``name`` defaults to the function's name with ``-`` for ``_``; ``params`` registers one check per
     combination of values, the name formatted with them (``@check("frozen.optimizers",
     "optimizer-{optimizer}", optimizer=("sgd", "adam"))``). The returned function fills in the
-    Evidence's ``claim`` and ``check``, whoever calls it."""
+    Evidence's ``claim`` and ``check``, whoever calls it. ``on_model`` marks a check of the user's
+    network (``config.model``, from ``--model``)."""
     if claim not in CLAIMS:
         raise ValueError(f"unknown claim {claim!r} (accepted: {', '.join(CLAIMS)})")
 
@@ -224,7 +227,7 @@ def check(claim: str, name: str | None = None, **params: Sequence[Any]
         keys = list(params)
         for values in itertools.product(*params.values()):
             chosen = dict(zip(keys, values))
-            registered = Check(claim, pattern.format(**chosen), run, tuple(chosen.items()))
+            registered = Check(claim, pattern.format(**chosen), run, tuple(chosen.items()), on_model)
             if any(c.name == registered.name for c in CLAIMS[claim].checks):
                 raise ValueError(f"check {registered.name!r} of {claim} is registered twice")
             CLAIMS[claim].checks.append(registered)
@@ -241,5 +244,5 @@ def family_claims(family: str) -> list[Claim]:
 
 def is_implemented(family: str) -> bool:
     """A family is implemented when every one of its claims has a registered check (its checks module
-    must have been imported: ``theory.verify.load``)."""
-    return all(c.checks for c in family_claims(family))
+    must have been imported: ``theory.verify.load``); checks of the user's network do not count."""
+    return all(any(not k.on_model for k in c.checks) for c in family_claims(family))

@@ -39,12 +39,14 @@ SCALES = ("linear", "log")
 
 @dataclass(frozen=True)
 class Config:
-    """What every check is given: sizes (``quick`` for CI), the seed and the torch device."""
+    """What every check is given: sizes (``quick`` for CI), the seed and the torch device; ``model``
+    the user's network and data (``numerics.user.UserModel``, from ``--model``) or None."""
 
     seed: int = 0
     quick: bool = False
     device: str = "cpu"
     progress: bool = True
+    model: Any = field(default=None, compare=False)
 
 
 # ---- figures as data -------------------------------------------------------------------------------

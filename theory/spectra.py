@@ -75,8 +75,13 @@ def numerical_rank(M: np.ndarray) -> tuple[int, float]:
 def psd_rank(M: np.ndarray, entry_error: float) -> tuple[int, float, float]:
     """(rank, λ_min, tolerance) of a symmetric PSD matrix known to ``entry_error`` per entry: an
     eigenvalue counts when it exceeds λ_max · d · eps + d · entry_error (Weyl)."""
-    lam = np.linalg.eigvalsh((M + M.T) / 2)
-    d = M.shape[0]
+    return psd_rank_of(np.linalg.eigvalsh((M + M.T) / 2), entry_error)
+
+
+def psd_rank_of(lam: np.ndarray, entry_error: float) -> tuple[int, float, float]:
+    """``psd_rank`` from the eigenvalues ``lam`` of the d × d matrix, when they are already known."""
+    lam = np.asarray(lam, dtype=np.float64)
+    d = len(lam)
     tol = lam.max() * d * np.finfo(float).eps + d * entry_error
     return int(np.sum(lam > tol)), float(lam.min()), float(tol)
 

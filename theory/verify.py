@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="small sizes (for CI)")
     p.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--model", metavar="FILE.py:NAME",
+                   help="check your own network: an nn.Module, or a callable returning one, in FILE.py")
+    p.add_argument("--data", metavar="X.pt", help="with --model: inputs, a torch.save tensor or .npy file")
+    p.add_argument("--targets", metavar="y.pt", help="with --model: targets (class indices or like the "
+                                                     "output)")
     return p
 
 
@@ -109,11 +114,30 @@ def _device(name: str) -> str:
     return name
 
 
+def _user_model(args: argparse.Namespace):
+    """``--model/--data/--targets`` loaded and validated (``numerics.user``), or None; the checks of the
+    user's network (``checks.model``) are imported with it."""
+    if args.model is None:
+        if args.data is not None or args.targets is not None:
+            raise UsageError("--data and --targets go with --model FILE.py:NAME")
+        return None
+    if args.data is None:
+        raise UsageError("--model needs --data X.pt (a tensor of inputs, or a .npy file)")
+    from numerics import user
+
+    try:
+        loaded = user.load(args.model, args.data, args.targets, args.device)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    importlib.import_module(f"{checks.__name__}.model")
+    return loaded
+
+
 def run_claims(claims: list[Claim], config: Config) -> tuple[list[Evidence], list[tuple[str, str, str]]]:
     """Run and time every check of ``claims``; returns (evidence, errors as (claim, check, message))."""
     from tqdm import tqdm
 
-    checks = [c for claim in claims for c in claim.checks]
+    checks = [c for claim in claims for c in claim.checks if c.on_model == (config.model is not None)]
     evidence, errors = [], []
     bar = tqdm(checks, desc="checks", unit="check", disable=not config.progress or None, leave=False)
     for check in bar:
@@ -172,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         json_path = _writable(args.json, "json")
         html_path = _writable(args.html or f"reports/out/verify-{'-'.join(families)}.html", "html")
         config = Config(seed=args.seed, quick=args.quick, device=_device(args.device),
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, model=_user_model(args))
     except UsageError as exc:
         print(f"verify: error: {exc}", file=sys.stderr)
         return 2
