@@ -38,8 +38,8 @@ from numerics import clone as C
 from numerics import cloned as nc
 from numerics import curvature as K
 from numerics.data import make_task
+from numerics.metrics import exact_dead
 from numerics.models import MLP, seeded
-from numerics.probes import exact_dead
 from numerics.train import batches, train
 from theory import activations
 from theory import curvature as T
