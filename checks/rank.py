@@ -32,6 +32,7 @@ import torch
 from scipy import integrate
 from scipy.special import ndtr
 
+from checks.common import as_control, as_written
 from theory import activations, gaussian, spectra
 from theory.activations import Activation, z
 from theory.claims import check
@@ -336,7 +337,7 @@ def alpha(config: Config, paper_alpha: dict[str, float] | None = None) -> Eviden
                "match_tolerance": "|value − stated| ≤ 5e-5",
                "quadrature": f"composite Gauss–Legendre, |z| ≤ {gaussian.L}, {gaussian.NODES} nodes per ≤ "
                              f"{gaussian.PANEL}-wide panel, split at kinks", "seed": config.seed,
-               "as_written": _as_written(
+               "as_written": as_written(
                    "α_f = E f'(z)²/E f(z)² − 1, z ~ N(0, 1); 'ReLU with α_f = 0.5000, Tanh with α_f = "
                    "0.6667, and GELU "
                    "with α_f = 0.5449'.", "§3, Prop. 3.1; App. A.1.3, caption of the validation-2 figure",
@@ -428,7 +429,7 @@ def lemma(config: Config) -> Evidence:
                "tolerance": f"|(1 − corr)/((α+1)ε) − 1| ≤ {LEMMA_TOL} at ε = {eps[-1]:g}, and not larger "
                             f"than at ε = {eps[0]:g}",
                "correlation": "uncentred (centred alongside)", "seed": config.seed,
-               "as_written": _as_written(
+               "as_written": as_written(
                    "If X, Y ~ N(0, 1) are nearly identical, E XY = 1 − ε, then E f(X)f(Y)/√(E f(X)² E f(Y)²) "
                    "≈ "
                    "1 − (α_f + 1)ε.", "App. A.1, lemma before the effective-rank proposition",
@@ -550,7 +551,7 @@ def effective(config: Config) -> Evidence:
                 "n_where_it_never_holds": never_n, "per_activation": rows, "sampled": sampled}
     setting = {"C": "(1 − ε)11ᵀ + εI", "n": ns, "epsilon": eps, "alpha": "uncentred", "seed": config.seed,
                "tolerance": f"{EFFECTIVE_TOL:.0%} on the gain",
-               "as_written": _as_written(
+               "as_written": as_written(
                    "C_ij = 1 − ε for all i ≠ j: for sufficiently small ε and sufficiently large n, "
                    "r̃(C_f) ≈ r̃(C)(1 + α_f ε ln(n/ε)).", "App. A.1, effective-rank proposition",
                    "r̃(C_f)/r̃(C) − 1 ≈ ((n − 1)/n) ε [α_f(1 + ln(n/ε)) − (1 + α_f) ln(1 + α_f)] "
@@ -724,7 +725,7 @@ def corollary(config: Config) -> Evidence:
                 "examples_behave_as_stated": examples_ok, "counterexample_found": bool(counterexample_ok)}
     setting = {"tau": TAU, "a": a_seq, "b": b_seq, "s": s_seq, "seed": config.seed,
                "statement": "α_(f_s) → ∞ and E f_s² bounded ⇒ f_s'(z) → 0 in probability",
-               "as_written": _as_written(
+               "as_written": as_written(
                    "If α_{f_{s_k}} → ∞ and E f_{s_k}(z)² ≤ M for all k, then lim P(|f'_{s_k}(z)| < ε) = 1 "
                    "for every "
                    "ε > 0, z ~ N(0, 1).", "§3, Corollary 3.3 (and its tanh/ReLU examples, §3 and App. A.1.1)",
@@ -893,7 +894,7 @@ def validation(config: Config) -> Evidence:
     setting = {"n": n, "d": d, "intrinsic_rank": r,
                "nearly_full": f"r̃ ≥ {NEARLY_FULL} × r̃ on isotropic input",
                "rank_tolerance": "σ > σ_max·max(n, d)·eps_float64", "seed": config.seed,
-               "as_written": _as_written(
+               "as_written": as_written(
                    "10,000 samples in 50-dimensional space with intrinsic rank 10: all non-linear "
                    "activations "
                    "increase the rank; 'ReLU and ELU achieve nearly full rank recovery, while bounded "
@@ -951,10 +952,6 @@ def _validation_figure(rows: dict, d: int, input_er: float) -> Figure:
 AS_WRITTEN_TOL = 0.10  # relative error allowed wherever a printed approximation is judged
 
 
-def _as_written(statement: str, where: str, corrected: str | None = None, **more: Any) -> dict[str, Any]:
-    return {"statement": statement, "where": where, "corrected": corrected, **more}
-
-
 def _continuous() -> list[Activation]:
     """Registry activations with a finite α that are not polynomials (the hypotheses of Prop. 3.1)."""
     return [f for f in _registry() if not gaussian.is_polynomial(f) and not gaussian.jumps(f)]
@@ -1009,7 +1006,7 @@ def prop31_main(config: Config, form: str = "printed") -> Evidence:
                "C_f": "uncentred, (1/n) E f(X)ᵀ f(X) as printed", "tolerance": f"{AS_WRITTEN_TOL:.0%} on r̃ "
                                                                                "− 1",
                "form_decided": text,
-               "as_written": _as_written(
+               "as_written": as_written(
                    "If the input features are highly correlated with effective rank 1 + ε for some small ε > "
                    "0, "
                    "the effective rank of C_f will be approximately 1 + α_f ε, α_f = E f'(z)²/E f(z)² − 1.",
@@ -1077,9 +1074,7 @@ def prop31_main_control(config: Config) -> Evidence:
     """Negative control: a planted misprint of the corrected form, r̃(C_f) ≈ 1 + (1 + 2α_f) ε, must be
     refuted by the same check that finds the corrected form holding as ε → 0."""
     ev = prop31_main(config, form="planted")
-    ev.setting = {k: v for k, v in ev.setting.items() if k != "as_written"} | {
-        "control": True, "planted_misprint": PROP31_FORMS["planted"][0]}
-    return ev
+    return as_control(ev, PROP31_FORMS["planted"][0])
 
 
 #: Readings of the Mehler identity of the hard-rank proof: (Hermite convention, variance, right side).
@@ -1143,7 +1138,7 @@ def mehler(config: Config, readings: tuple[str, ...] = MEHLER_PRINTED) -> Eviden
                    ("chain - E f(X) f(Y), variance 1", chain_vs_1),
                    ("chain - E f(X) f(Y), variance 1/2", chain_vs_half)]
     setting = {"K": K, "readings": list(readings), "rho": "symbolic", "seed": config.seed,
-               "as_written": _as_written(
+               "as_written": as_written(
                    "For (Z_i, Z_j) jointly Gaussian with mean 0, variance 1 and correlation ρ, "
                    "E[He_k(Z_i) He_l(Z_j)] = δ_kl 2^k k! ρ^k, with 'the physicist's convention' "
                    "f(x) = Σ c_k He_k(x), c_k = (1/(2^k k! √π)) ∫ f(x) He_k(x) e^{−x²} dx, hence "
@@ -1185,9 +1180,7 @@ def mehler_control(config: Config) -> Evidence:
     refuted by the same check."""
     ok = mehler(config, readings=MEHLER_CORRECTED)
     ev = mehler(config, readings=("planted, He_k probabilists', (k+1)!",))
-    ev.setting = {k: v for k, v in ev.setting.items() if k != "as_written"} | {
-        "control": True, "planted_misprint": "E[He_k He_l] = δ_kl (k+1)! ρ^k",
-        "corrected_form_verdict": ok.verdict}
+    as_control(ev, "E[He_k He_l] = δ_kl (k+1)! ρ^k", corrected_form_verdict=ok.verdict)
     if ok.verdict != "proved":
         ev.verdict, ev.summary = "inconclusive", "The corrected Mehler identity did not prove: " + ok.summary
     return ev
@@ -1240,7 +1233,7 @@ def eigen(config: Config, form: str = "printed") -> Evidence:
     setting = {"C": "(1 − ε)11ᵀ + εI", "n_symbolic": "n, ε symbols; spectra for n = 2..6", "n": ns,
                "epsilon": eps, "tolerance": f"{AS_WRITTEN_TOL:.0%} on H(C)", "seed": config.seed,
                "form_decided": form,
-               "as_written": _as_written(
+               "as_written": as_written(
                    "C will have top eigenvalue 1 + (n − 1)(1 − ε) and n − 1 smaller eigenvalues ε; for "
                    "sufficiently large n, p_1 ≈ 1 − ε, p_2..p_n ≈ ε/n ⇒ H(C) ≈ ε ln(ne/ε).",
                    "App. A.1, proof of the effective-rank proposition",
@@ -1278,9 +1271,7 @@ def eigen(config: Config, form: str = "printed") -> Evidence:
 def eigen_control(config: Config) -> Evidence:
     """Negative control: a planted misprint, top eigenvalue 1 + n(1 − ε), must be refuted."""
     ev = eigen(config, form="planted")
-    ev.setting = {k: v for k, v in ev.setting.items() if k != "as_written"} | {
-        "control": True, "planted_misprint": "top eigenvalue 1 + n(1 − ε)"}
-    return ev
+    return as_control(ev, "top eigenvalue 1 + n(1 − ε)")
 
 
 @check("rank.hard", name="hard-proof-as-written")
@@ -1315,7 +1306,7 @@ def hard_proof(config: Config, every_k: bool = False) -> Evidence:
     planted_fails = [r for r in rows if r["lambda_min_k1"] <= d * np.finfo(float).eps]
     measured = {"d": d, "trials": rows, "steps_hold": holds}
     setting = {"d": d, "trials": trials, "seed": config.seed, "tolerance": "λ_min > d·eps_float64",
-               "as_written": _as_written(
+               "as_written": as_written(
                    "Σ^(∘0) is a matrix of all ones (rank 1); as k increases the off-diagonal (Σ_ij)^k decay, "
                    "and "
                    "by Gershgorin for large enough k Σ^(∘k) becomes strictly diagonally dominant and thus "
@@ -1462,7 +1453,7 @@ def growth(config: Config, half_rate: float = 2.0, plateau_rate: float = 1.0) ->
     setting = {"tau": TAU, "c": c, "a_plateau": list(sizes.growth_a), "seed": config.seed,
                "alpha": "of g(z) = f(a z + b), chain rule included; quadrature (relu: closed form)",
                "P": "exact normal-cdf sums over {x : a f'(x) < τ}",
-               "as_written": _as_written(
+               "as_written": as_written(
                    "(1) Half-vanishing, half-growth f (f ≈ x^p, p > 1/2, on x ≥ 0; f = C + O(1/|x|), f' = "
                    "O(1/|x|²) "
                    "on x < 0): α_{f_{a_k,b_k}} grows as (b_k/a_k)² for large (a_k, b_k), b_k < 0, 'which is "
@@ -1534,8 +1525,7 @@ def growth_control(config: Config) -> Evidence:
     """Negative control: the plateauing case holds at rate a_k; a planted misprint, 'α grows as a_k²', must
     be refuted."""
     ev = growth(config, plateau_rate=2.0)
-    ev.setting = {k: v for k, v in ev.setting.items() if k != "as_written"} | {
-        "control": True, "planted_misprint": "plateauing: α grows as a_k²"}
+    as_control(ev, "plateauing: α grows as a_k²")
     flat = [n for n in PLATEAUING if n in ev.measured["failing"]]
     if flat:
         n0 = flat[0]
@@ -1607,7 +1597,7 @@ def figure31(config: Config, direction: int = +1) -> Evidence:
                "spectrum": "singular values of torch.cov(hᵀ) (centred), float32 as the authors' code and "
                            "float64",
                "direction_decided": "rises with a" if direction > 0 else "falls with a (planted)",
-               "as_written": _as_written(
+               "as_written": as_written(
                    "Fig. 3.1: 'Effect of input shifting on post-activation effective rank for h_a = tanh(a "
                    "x), "
                    "with rank-deficient z (20 dimensional with rank 5). Left: normalized eigenvalue spectra "
@@ -1670,9 +1660,7 @@ def _figure31(a: np.ndarray, er32, er64, spec: dict, input_er: float, sign_er: f
 def figure31_control(config: Config) -> Evidence:
     """Negative control: the planted misprint 'the effective rank of Cov(h) falls as a grows' is refuted."""
     ev = figure31(config, direction=-1)
-    ev.setting = {k: v for k, v in ev.setting.items() if k != "as_written"} | {
-        "control": True, "planted_misprint": "the effective rank of Cov(h) falls as a grows"}
-    return ev
+    return as_control(ev, "the effective rank of Cov(h) falls as a grows")
 
 
 # ---- rank.validation-setting: validation 2 as the authors ran it ------------------------------------
@@ -1755,7 +1743,7 @@ def validation_setting(config: Config, stated_alpha: dict[str, float] | None = N
                "their_pipeline": "float32 MultivariateNormal samples, torch.cov (centred), singular values "
                                  "of the "
                                  "covariance, n in ln(n/ε) read as d = 100",
-               "as_written": _as_written(
+               "as_written": as_written(
                    "Validation of r̃(C_f) ≈ r̃(C)(1 + α_f ε ln(n/ε)) for ReLU (α_f = 0.5000), Tanh (0.6667) "
                    "and GELU "
                    "(0.5449), 100-dimensional Gaussian data, correlation 1 − ε: 'The close agreement between "
@@ -1821,6 +1809,4 @@ def validation_setting_control(config: Config) -> Evidence:
     curve.)"""
     centred = {n: gaussian.moments(activations.get(n)).alpha_centred for n in SETTING_ACTIVATIONS}
     ev = validation_setting(config, stated_alpha={k: 2 * v for k, v in centred.items()})
-    ev.setting = {k: v for k, v in ev.setting.items() if k != "as_written"} | {
-        "control": True, "planted_misprint": "α = 2 × the centred α"}
-    return ev
+    return as_control(ev, "α = 2 × the centred α")
