@@ -424,7 +424,18 @@ def trajectory_unequal_degrees(config: Config) -> Evidence:
                if left else
                "The pruned network did not leave M_D(w0): the degree condition could not be shown necessary.")
     setting = {"architecture": case.note, "activation": GENERIC, "loss": "generic ℓ; GD: tanh, mse",
-               "seed": config.seed, "condition": "every connected block pair biregular"}
+               "seed": config.seed, "condition": "every connected block pair biregular",
+               "as_written": as_written(
+                   "If W(0) ∈ M_D ∈ 𝕄_D, then W(t) ∈ M_D after t gradient steps on any batches (G any "
+                   "partitioned DAG); the proof's induction step: 'block-wise constant matrices are also "
+                   "row- and column-equitable', so W(t + 1) = W(t) + ΔW(t) stays in RE ∩ CE.",
+                   "App. A.2, Prop. A.5 (3) and its proof; §4, Prop. 4.1 (2) ('the parameter trajectory "
+                   "becomes confined to an affine LoP manifold M_D')",
+                   "True when every connected block pair is biregular (each receiver has the same number "
+                   "of in-edges from the source block, each sender the same number of out-edges into the "
+                   "target block; always so between dense layers): then a block-constant ΔW is row- and "
+                   "column-equitable (cloned.trajectory, proved). On a pruned pair it is not, and the "
+                   "trajectory leaves M_D at the second step.")}
     return Evidence(kind="symbolic", verdict=verdict, summary=summary, setting=setting, measured=measured,
                     counterexample=cex, derivation=_derivation([run], "M_D(w)"))
 
@@ -465,7 +476,13 @@ def dimension(config: Config) -> Evidence:
                 "cloned_mlps": clones}
     setting = {"networks": "random MLPs (1–3 hidden layers, width 2–5) and random DAGs (3–8 hidden)",
                "partitions": "random, blocks of 1–3 hidden units, no edge inside a block",
-               "rank": "exact over ℚ (DomainMatrix)", "seed": config.seed, "quick": config.quick}
+               "rank": "exact over ℚ (DomainMatrix)", "seed": config.seed, "quick": config.quick,
+               "as_written": as_written(
+                   "The dimension of M_D is the number of connections between the partitions, which can be "
+                   "significantly lower than the raw parameter count; 'the dimensionality of manifolds in "
+                   "the family 𝕄_D is given by the number of blocks in W … for blocks of size n, roughly "
+                   "1/n² fewer dimensions'.",
+                   "§4, Prop. 4.1 (2); App. A.2, the Remark after the manifold definitions")}
     if mismatches:
         r = mismatches[0]
         return Evidence(kind="symbolic", verdict="refuted",
@@ -516,7 +533,11 @@ def normalization(config: Config) -> Evidence:
                f"{_counts(all_proofs)['nonzero']} components do not reduce to 0 under normalization.")
     setting = _setting(config, [c for c, _ in cases], 1, normalization=["batch", "layer"],
                        placement="before activation", affine="per-unit γ, β, block-constant",
-                       eps="positive symbol ε", batch_sizes=[b for _, b in cases])
+                       eps="positive symbol ε", batch_sizes=[b for _, b in cases],
+                       as_written=as_written(
+                           "Normalization alone doesn't break perfect, established clones (cloning "
+                           "experiments).", "§5, 'Recovery from LoP via Perturbations'",
+                           None if verdict == "proved" else "see the non-zero components"))
     derivation = _derivation([proofs["layer"][0]], "equitable, LayerNorm") + \
         _derivation([proofs["batch"][1]], "equitable, BatchNorm")
     return Evidence(kind="symbolic", verdict=verdict, summary=summary, setting=setting, measured=measured,
@@ -978,7 +999,18 @@ def escape_noise(config: Config) -> Evidence:
     setting = _escape_setting(config, sizes, run, sigmas=list(sizes.sigmas), decays=list(sizes.decays),
                               kicks=list(kicks), noise="σ_t‖g‖ ξ, σ_t = σ₀λ^t (theory.updates noisy_sgd)",
                               seed_amplitudes=list(sizes.amplitudes), seeds="± a·max|θ| on every entry, "
-                              "then plain SGD")
+                              "then plain SGD",
+                              as_written=as_written(
+                                  "Noisy SGD adds ε_t ~ N(0, σ_t²‖g_t‖² I), σ_t = σ₀λ^t, to the "
+                                  "gradient; 'in our MLP experiments, even a small amount of gradient "
+                                  "noise, e.g. a single step with noise magnitude 0.01 relative to "
+                                  "gradient norms, suffices to initiate escape from an LoP manifold, though "
+                                  "stronger noise generally leads to faster escape'.",
+                                  "§4, 'Escaping the LoP manifolds with perturbations'; App. B.1 (noisy SGD)",
+                                  None if verdict == "confirmed" else
+                                  "Noise leaves M_D, but escape in the sense of using the extra units — "
+                                  f"the clone closing {ESCAPE_GAIN:.0%} of the loss gap to a fresh wide "
+                                  "network — is not what a single step of 0.01 starts (see the summary)."))
     return Evidence(kind="numeric", verdict=verdict, summary=summary, setting=setting, measured=measured,
                     counterexample=counterexample,
                     figures=_escape_figures(run, [*clones][:1 + len(kicks)] + noisy[-3:],
@@ -1013,7 +1045,15 @@ def escape_dropout(config: Config) -> Evidence:
                    f"steps); real escape in: {', '.join(escaped) or 'none'}.")
     setting = _escape_setting(config, sizes, run, dropouts=list(sizes.dropouts),
                               dropout="nn.Dropout after every hidden activation of the clone; "
-                                      "eval-mode losses")
+                                      "eval-mode losses",
+                              as_written=as_written(
+                                  "Dropout breaks the symmetry of cloned units (different clones active in "
+                                  "different masks); 'dropout helps a model escape an artificially induced "
+                                  "cloning manifold' (Fig. 4.1).", "§4 and §5; Fig. 4.1 caption",
+                                  None if verdict == "confirmed" else
+                                  "Dropout breaks the clones from step 1, but the clone does not escape in "
+                                  f"the sense of closing {ESCAPE_GAIN:.0%} of the loss gap to a fresh wide "
+                                  "network (see the summary)."))
     return Evidence(kind="numeric", verdict=verdict, summary=summary, setting=setting, measured=measured,
                     counterexample=counterexample, figures=_escape_figures(run, list(clones), "dropout"))
 
@@ -1297,6 +1337,18 @@ def optimizer_check(config: Config, optimizer: str) -> Evidence:
                                      "perturbation": "equitable, 0.1 × rms of the hidden-to-hidden weights"},
                "tolerance": nc.TOL_TEXT + " (adaptive optimizers' fresh-state run: plus the η/ε "
                                                "amplification of numerics.cloned.optimizer_trajectory)"}
+    if optimizer in PAPER or optimizer == "sgd":
+        stands = optimizer == "sgd" and d.leaf_invariant or "— stands:" in measured["paper_worry"]
+        setting["as_written"] = as_written(
+            "Gradient descent and SGD, whatever the order of the samples, remain strictly within the cloning "
+            "manifold." if optimizer == "sgd" else
+            "SGD with momentum or adaptive scaling such as Adam, or regularization such as weight decay, "
+            "'all might violate the symmetry assumptions' of the proof"
+            + ("; 'despite the fact that Adam violates the symmetry conditions …, it is often unable to "
+               "escape the manifold'." if optimizer == "adam" else "."),
+            "§4, the Remark after Prop. 4.1" + ("; §4, after the cloning experiments"
+                                                if optimizer == "adam" else ""),
+            None if stands else measured["paper_worry"])
     rule = opt.gradient_rule()
     measured["gradient_rule_proved"] = all(v == 0 for v in rule.values())
     derivation = _representative(step)
