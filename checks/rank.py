@@ -165,7 +165,16 @@ def hard(config: Config) -> Evidence:
                 "mehler_identity_proved_d3_cubic": proved,
                 "closed_form_kernels_match_mehler_to_order_12": series_ok}
     setting = {"d": d, "intrinsic_rank": r, "samples": n, "K_mehler": gaussian.KMEHLER, "seed": config.seed,
-               "rank_tolerance": "λ > λ_max·d·eps + d·entry_error (exact); σ > σ_max·max(n,d)·eps (sampled)"}
+               "rank_tolerance": "λ > λ_max·d·eps + d·entry_error (exact); σ > σ_max·max(n,d)·eps (sampled)",
+               "as_written": as_written(
+                   "If f is not a bounded degree polynomial and E f(z)² < ∞, C_f = (1/n) E f(X)ᵀ f(X) has "
+                   "full rank even if X is rank-deficient (rows N(0, C), unit diagonal, off-diagonals in "
+                   "(−1, 1)); App. A.1: 'full rank, unless some features are perfectly correlated or "
+                   "anti-correlated (|Σ_ij| = 1) or are exact duplicates'.",
+                   "§3, Prop. 3.1 (first part); App. A.1, Prop. A.3", None,
+                   note="The exception clause is loose: C_ij = +1 costs one rank per pair for every f, "
+                        "C_ij = −1 only where f has a reflection identity (odd, even, or f(−x) = c ± f(x)); "
+                        "ReLU keeps full rank with anti-duplicates (hard-controls).")}
     derivation = [("C_f[0,1] for f = c0 + c1 z + c2 z^2 + c3 z^3", Cf_sym[0, 1]),
                   ("C_f - sum_k a_k^2 C^(o k)  (d = 3)", residual),
                   ("k_relu(rho) (arc-cosine)", gaussian.kernel_exact(activations.get("relu"))),
@@ -808,14 +817,22 @@ def corollary_maps(config: Config) -> Evidence:
                 "relu_map_max_error_vs_closed_form": relu_map_error,
                 "alpha_range": {n: [float(m[0].min()), float(m[0].max())] for n, m in maps.items()},
                 "frozen_range": {n: [float(m[1].min()), float(m[1].max())] for n, m in maps.items()}}
+    absent = [n for n in MAP_ACTIVATIONS if n not in present]
     setting = {"a": f"{na} log-spaced in {list(A_RANGE)}", "b": f"{na} in [−{B_MAX}, {B_MAX}]", "tau": TAU,
                "alpha": "of g(z) = f(a z + b), chain rule g' = a f'(a z + b)",
                "frozen": "P(|f'(a z + b)| < τ)",
                "relu": "α from its closed form in c = −b/a (30 digits), checked against quadrature where "
                        "|b|/a ≤ 6",
                "threshold": f"Spearman ≥ {MAP_CORR}", "activations": list(MAP_ACTIVATIONS),
-               "seed": config.seed}
-    absent = [n for n in MAP_ACTIVATIONS if n not in present]
+               "seed": config.seed,
+               "as_written": as_written(
+                   "Universal trade-off: all activation types (ReLU, SELU, Tanh, Sigmoid) exhibit regions in "
+                   "(a, b) where high rank recovery α_f coincides with high fractions of frozen units; for "
+                   "tanh(ax) α_f and the frozen fraction (|f'| < 1e-4) both grow with a, for ReLU(x + b) the "
+                   "dead fraction grows as b becomes more negative.",
+                   "App. A.1.3, Validations 3 and 4",
+                   None if len(present) == len(MAP_ACTIVATIONS) else
+                   f"the trade-off is weak or absent for {', '.join(absent)} (see the summary)")}
     if relu_map_error > 1e-8:
         raise ArithmeticError(f"relu's α map is off its closed form by {relu_map_error:.2e}")
     if len(present) == len(MAP_ACTIVATIONS):
@@ -1304,15 +1321,20 @@ def hard_proof(config: Config, every_k: bool = False) -> Evidence:
     holds = all(r["dominant_at_k_star"] and r["first_positive_definite_k"] is not None
                 and r["lambda_min_at_k_star"] > 0 and r["rank_of_power_0"] == 1 for r in rows)
     planted_fails = [r for r in rows if r["lambda_min_k1"] <= d * np.finfo(float).eps]
-    measured = {"d": d, "trials": rows, "steps_hold": holds}
+    dependent = sum(r["rank"] < d and r["max_offdiag"] < 1 for r in rows)
+    measured = {"d": d, "trials": rows, "steps_hold": holds,
+                "linearly_dependent_with_all_|Σ_ij|_below_1": dependent}
     setting = {"d": d, "trials": trials, "seed": config.seed, "tolerance": "λ_min > d·eps_float64",
                "as_written": as_written(
-                   "Σ^(∘0) is a matrix of all ones (rank 1); as k increases the off-diagonal (Σ_ij)^k decay, "
-                   "and "
-                   "by Gershgorin for large enough k Σ^(∘k) becomes strictly diagonally dominant and thus "
-                   "positive "
-                   "definite; C = Σ a_k Σ^(∘k) with a PSD sum and one positive-definite term is full rank.",
-                   "App. A.1, proof of the hard-rank proposition", None)}
+                   "Σ^(∘0) is a matrix of all ones (rank 1); as k increases the off-diagonal (Σ_ij)^k "
+                   "decay, and by Gershgorin for large enough k Σ^(∘k) becomes strictly diagonally dominant "
+                   "and thus positive definite, 'provided Σ doesn't represent linearly dependent variables "
+                   "(which is implied by |Σ_ij| < 1)'; C = Σ a_k Σ^(∘k) with a PSD sum and one "
+                   "positive-definite term is full rank.", "App. A.1, proof of the hard-rank proposition",
+                   None,
+                   note=f"The parenthetical is false — all {dependent} of {trials} Σ here are linearly "
+                        "dependent (rank < d) with every |Σ_ij| < 1 — and not needed: the Gershgorin step "
+                        "uses only |Σ_ij| < 1, which is why the conclusion holds for rank-deficient inputs.")}
     if every_k:
         setting = {k: v for k, v in setting.items() if k != "as_written"} | {
             "control": True, "planted_misprint": "Σ^(∘k) is positive definite for every k ≥ 1"}
@@ -1810,3 +1832,146 @@ def validation_setting_control(config: Config) -> Evidence:
     centred = {n: gaussian.moments(activations.get(n)).alpha_centred for n in SETTING_ACTIVATIONS}
     ev = validation_setting(config, stated_alpha={k: 2 * v for k, v in centred.items()})
     return as_control(ev, "α = 2 × the centred α")
+
+
+# ---- Remark 3.2 and Example 3.3 as written ----------------------------------------------------------
+
+#: Remark 3.2's 'improved effective rank': (statement, centred covariance?, factor r̃(after) ≥ factor·r̃(C)).
+REMARK32_FORMS: dict[str, tuple[str, bool, float]] = {
+    "printed": ("r̃(C_f) ≥ r̃(C) with the paper's uncentred C_f = E f(x) f(x)ᵀ", False, 1.0),
+    "corrected": ("r̃(Cov f(x)) ≥ r̃(C), the centred covariance", True, 1.0),
+    "planted": ("r̃(Cov f(x)) ≥ 2 r̃(C): the centred covariance at least doubles the effective rank (a "
+                "planted misprint)", True, 2.0),
+}
+REMARK32_N, REMARK32_DELTA = 100, (1e-1, 1e-3)  # equicorrelated inputs (1 − δ)11ᵀ + δI, n × n
+REMARK32_LOW_RANK = ((20, 5), (20, 5), (50, 10))  # (d, r): Fig. 3.1's setting twice, validation 1's once
+REMARK32_TOL = 1e-9  # relative: r̃ equal to this is not a loss
+
+
+@check("rank.effective", name="remark-improved-rank-as-written")
+def remark_improved_rank(config: Config, form: str = "printed") -> Evidence:
+    """Remark 3.2: 'as long as pre-activation correlations are within (−1, 1), their post-activations will be
+    [full] hard rank and improved effective rank'. The hard-rank half is rank.hard; here r̃ of the covariance
+    of f(x), x ~ N(0, C), against r̃(C), exactly: on equicorrelated C (closed form through the kernel gap,
+    ``gaussian.decorrelation``) and on random low-rank correlations (``gaussian.kernel_matrix``), for every
+    non-polynomial registry activation. ``form`` picks the covariance and the claimed factor."""
+    text, centred, factor = REMARK32_FORMS[form]
+    rng = np.random.default_rng(config.seed + 32)
+    low_rank = [(d, r, spectra.correlation_of_rank(d, r, rng)) for d, r in REMARK32_LOW_RANK]
+    key = "centred" if centred else "uncentred"
+    rows, losses = {}, []
+    for f in _registry():
+        if gaussian.is_polynomial(f):
+            continue
+        m = gaussian.moments(f)
+        cases = {}
+        for delta in REMARK32_DELTA:
+            before = float(spectra.effective_rank_equicorrelated(REMARK32_N, delta))
+            after = float(spectra.effective_rank_equicorrelated(REMARK32_N,
+                                                               gaussian.decorrelation(f, delta)[key]))
+            cases[f"equicorrelated n = {REMARK32_N}, δ = {delta:g}"] = (before, after)
+        for k, (d, r, C) in enumerate(low_rank):
+            Cf, _, _ = gaussian.kernel_matrix(f, C)
+            after = spectra.effective_rank(np.linalg.eigvalsh(Cf - m.mean**2 if centred else Cf))
+            cases[f"random rank-{r} correlation #{k}, d = {d}"] = (
+                spectra.effective_rank(np.linalg.eigvalsh(C)), after)
+        rows[f.name] = {"alpha": m.alpha, "mean": m.mean, "r_C": {c: b for c, (b, _) in cases.items()},
+                        "r_after": {c: a for c, (_, a) in cases.items()}}
+        losses += [(after / (factor * before), f.name, c, before, after)
+                   for c, (before, after) in cases.items() if after < factor * before * (1 - REMARK32_TOL)]
+    failing = sorted({name for _, name, *_ in losses})
+    measured = {"covariance": key, "factor": factor, "per_activation": rows, "failing": failing}
+    inputs = (f"(1 − δ)11ᵀ + δI (n = {REMARK32_N}, δ ∈ {list(REMARK32_DELTA)}) and random rank-r "
+              f"correlations (d, r) = {list(REMARK32_LOW_RANK)}")
+    setting = {"covariance": key, "inputs": inputs,
+               "tolerance": f"relative {REMARK32_TOL:g}", "seed": config.seed, "form_decided": text}
+    if form == "printed":
+        setting["as_written"] = as_written(
+            "As long as pre-activation correlations are within (−1, 1), their post-activations will be [of "
+            "full] hard rank and improved effective rank; with C_f = (1/n) E f(X)ᵀ f(X) (uncentred) as in "
+            "Prop. 3.1.", "§3, Remark 3.2",
+            "For the centred covariance Cov f(x) = Σ_{k≥1} a_k² C^(∘k) it holds on every input tried (and "
+            "for equicorrelated C ≥ 0 always: its correlation Σ_{k≥1} a_k² ρ^k / Σ_{k≥1} a_k² ≤ ρ). The "
+            "paper's uncentred C_f adds a_0² 11ᵀ, the squared mean, and loses effective rank where the mean "
+            "dominates (near rank 1 exactly when α_f < 0, and at second order for ReLU's α_f = 0).")
+    if losses:
+        worst = min(losses)
+        _, name, case, before, after = worst
+        counter = {"activation": name, "input": case, "r_C": before, "r_after": after, "factor": factor,
+                   "alpha": rows[name]["alpha"]}
+        summary = (f"{text} fails for {len(failing)} activations ({', '.join(failing)}): e.g. {name} (α = "
+                   f"{rows[name]['alpha']:.3f}) on {case}: r̃ {before:.4g} → {after:.4g}"
+                   + (f" (claimed ≥ {factor * before:.4g})." if factor != 1 else "."))
+        verdict = "refuted"
+    else:
+        counter, verdict = None, "confirmed"
+        summary = f"{text} holds for all {len(rows)} non-polynomial activations on every input tried."
+    return Evidence(kind="numeric", verdict=verdict, summary=summary, setting=setting, measured=measured,
+                    counterexample=counter)
+
+
+@check("rank.effective", name="remark-improved-rank-as-written-control")
+def remark_improved_rank_control(config: Config) -> Evidence:
+    """Negative control: the corrected remark (centred covariance) with a planted factor 2 must be refuted."""
+    ev = remark_improved_rank(config, form="planted")
+    ok = remark_improved_rank(config, form="corrected")
+    as_control(ev, REMARK32_FORMS["planted"][0], corrected_form_verdict=ok.verdict)
+    if ok.verdict != "confirmed":
+        ev.verdict, ev.summary = "inconclusive", "The corrected remark did not hold: " + ok.summary
+    return ev
+
+
+#: Example 3.3 decided on α: (statement, predicate on (relu shifts b, α_b, tanh scales a, α_a)).
+EXAMPLE33_FORMS: dict[str, tuple[str, Any]] = {
+    "printed": ("tanh(a z): α → 0 as a → 0 and α → ∞ as a → ∞; relu(z + b): α < 0 for b > 0 (a shifted "
+                "identity cannot recover rank), α > 0 for b < 0, growing without bound as b → −∞",
+                lambda b, ab, a, aa: bool(np.all(ab[b > 0] < 0) and np.all(ab[b < 0] > 0)
+                                          and np.all(np.diff(ab[b < 0]) < 0) and ab[0] > 10
+                                          and aa[0] < 1e-6 and aa[-1] > 10 and np.all(np.diff(aa) > 0))),
+    "planted": ("relu(z + b) recovers rank for large positive shifts too: α > 0 for b > 0 (a planted "
+                "misprint)", lambda b, ab, a, aa: bool(np.all(ab[b > 0] > 0))),
+}
+EXAMPLE33_B = np.array([-8.0, -4.0, -2.0, -1.0, -0.5, -0.1, 0.1, 0.5, 1.0, 2.0, 4.0, 8.0])
+EXAMPLE33_A = np.array([1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0])
+
+
+@check("rank.corollary", name="example-modulation-as-written")
+def example_modulation(config: Config, form: str = "printed") -> Evidence:
+    """Example 3.3: α of tanh(a z) for small and large a, and of relu(z + b) (= relu(a z + b)/a with b/a for
+    b) for positive and negative shifts: ReLU from its closed form in c = −b at 30 digits
+    (``gaussian.relu_shift_values``), tanh by quadrature (``gaussian.affine_alpha``)."""
+    text, holds = EXAMPLE33_FORMS[form]
+    alpha_b, second_b = gaussian.relu_shift_values(-EXAMPLE33_B)
+    alpha_a, _ = gaussian.affine_alpha(activations.get("tanh"), np.zeros_like(EXAMPLE33_A), EXAMPLE33_A)
+    ok = holds(EXAMPLE33_B, alpha_b, EXAMPLE33_A, alpha_a)
+    measured = {"relu_b": EXAMPLE33_B, "relu_alpha": alpha_b, "relu_E_f2": second_b, "tanh_a": EXAMPLE33_A,
+                "tanh_alpha": alpha_a, "holds": ok}
+    setting = {"relu": "relu(z + b), closed form at 30 digits", "tanh": "tanh(a z), quadrature",
+               "seed": config.seed, "form_decided": text}
+    if form == "printed":
+        setting["as_written"] = as_written(
+            "For tanh(ax): if a is small, tanh(ax) ≈ ax behaves linearly, with α converging to 0; if a is "
+            "very large it approaches a sign function and α tends to infinity. For ReLU(ax + b): a large "
+            "positive shift b makes f a shifted identity on most inputs, which cannot recover rank; negative "
+            "shifts keep it non-linear, highly so for large negative shifts.", "§3, Example 3.3")
+    pos, neg = alpha_b[EXAMPLE33_B > 0], alpha_b[EXAMPLE33_B < 0]
+    bn, bp = EXAMPLE33_B[EXAMPLE33_B < 0], EXAMPLE33_B[EXAMPLE33_B > 0]
+    text_vals = (f"relu(z + b): α = {neg[0]:.3g} at b = {bn[0]:g} … {neg[-1]:.3g} at b = {bn[-1]:g}, "
+                 f"{pos[0]:.3g} at b = {bp[0]:g} … {pos[-1]:.4f} at b = {bp[-1]:g} (→ −1); tanh(az): α = "
+                 f"{alpha_a[0]:.1e} at a = {EXAMPLE33_A[0]:g}, {alpha_a[-1]:.3g} at a = {EXAMPLE33_A[-1]:g}")
+    if ok:
+        verdict, counter = "confirmed", None
+        summary = f"As stated: {text_vals}."
+    else:
+        verdict = "refuted"
+        counter = {"relu_b": EXAMPLE33_B, "relu_alpha": alpha_b, "tanh_a": EXAMPLE33_A,
+                   "tanh_alpha": alpha_a}
+        summary = f"'{text}' is false: {text_vals}."
+    return Evidence(kind="symbolic", verdict=verdict, summary=summary, setting=setting, measured=measured,
+                    counterexample=counter)
+
+
+@check("rank.corollary", name="example-modulation-as-written-control")
+def example_modulation_control(config: Config) -> Evidence:
+    """Negative control: 'relu(z + b) recovers rank for large positive shifts too' must be refuted."""
+    return as_control(example_modulation(config, form="planted"), EXAMPLE33_FORMS["planted"][0])
