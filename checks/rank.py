@@ -21,6 +21,7 @@ Every size read from ``config.quick`` is in ``SIZES``.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -1386,16 +1387,30 @@ def _activation(name: str) -> Activation:
     return activations.get(name)
 
 
-def _tail_constant(f: Activation) -> tuple[float, float]:
-    """(C₋, C₊) = lim f at −∞ and +∞ (+∞ where f grows)."""
+# The growth check and its control walk the same sequences: the SymPy limits and the α/P sequences are
+# computed once per process (keyed by activation name and the sequence), so the control costs its verdict.
+
+@functools.cache
+def _tail_constant(name: str) -> tuple[float, float]:
+    """(C₋, C₊) = lim f at −∞ and +∞ (+∞ where f grows), f = ``_activation(name)``."""
+    f = _activation(name)
     return tuple(float(sp.limit(f.expr if not isinstance(f.expr, sp.Piecewise) else piece, z, end))
                  for end, piece in ((-sp.oo, min(f.pieces, key=lambda pw: float(pw[1].inf))[0]),
                                     (sp.oo, max(f.pieces, key=lambda pw: float(pw[1].sup))[0])))
 
 
-def _affine(f: Activation, a: np.ndarray, b: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
-    """(α, P(f'_{a,b}(z) < τ)) of g(z) = f(a z + b) along a sequence: α by quadrature (ReLU from its closed
-    form in c = −b/a: relu(a z + b) = a relu(z − c)), P from the exact set {x : a f'(x) < τ}."""
+def _affine(name: str, a: np.ndarray, b: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
+    """(α, P(f'_{a,b}(z) < τ)) of g(z) = f(a z + b) along a sequence, f = ``_activation(name)``: α by
+    quadrature (ReLU from its closed form in c = −b/a: relu(a z + b) = a relu(z − c)), P from the exact set
+    {x : a f'(x) < τ}. Cached per (name, a, b, τ)."""
+    al, p = _affine_cached(name, tuple(map(float, a)), tuple(map(float, b)), tau)
+    return np.array(al), np.array(p)
+
+
+@functools.cache
+def _affine_cached(name: str, a_seq: tuple[float, ...], b_seq: tuple[float, ...], tau: float
+                   ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    f, a, b = _activation(name), np.array(a_seq), np.array(b_seq)
     al = gaussian.relu_shift_values(-b / a)[0] if f.name == "relu" else gaussian.affine_alpha(f, b, a)[0]
     d = gaussian.numeric(f.derivative)
     xmax = float(np.max(np.abs(b) + gaussian.L * a)) + 1.0
@@ -1408,7 +1423,7 @@ def _affine(f: Activation, a: np.ndarray, b: np.ndarray, tau: float) -> tuple[np
         sets = [(-math.inf if lo == 0 else grid[lo], math.inf if hi == len(grid) else grid[hi - 1])
                 for lo, hi in zip(edges[::2], edges[1::2])]
         p.append(float(gaussian.frozen_fraction(sets, bk, ak)))
-    return al, np.array(p)
+    return tuple(map(float, al)), tuple(p)
 
 
 @check("rank.growth")
@@ -1425,14 +1440,14 @@ def growth(config: Config, half_rate: float = 2.0, plateau_rate: float = 1.0) ->
     rows, fails = {}, []
     for name in HALF_VANISHING:
         f = _activation(name)
-        c_minus, _ = _tail_constant(f)
+        c_minus, _ = _tail_constant(name)
         seqs = {"printed: a/b → −∞ (a = c², b = −c)": (c**2, -c),
                 "b/a → −∞ (a = c, b = −c²)": (c, -c**2)}
         if abs(c_minus) > 0:
             seqs["b/a → −∞, a = e^(c²/2)"] = (np.exp(c**2 / 2), -c * np.exp(c**2 / 2))
         out = {}
         for label, (a, b) in seqs.items():
-            al, p = _affine(f, a, b, TAU)
+            al, p = _affine(name, a, b, TAU)
             ratio = al / (b / a)**half_rate
             settles = abs(ratio[-1] / ratio[-2] - 1) <= AS_WRITTEN_TOL and ratio[-1] > 1e-3
             out[label] = {"a": a, "b": b, "alpha": al, "alpha_over_rate": ratio, "rate_holds": bool(settles),
@@ -1448,7 +1463,7 @@ def growth(config: Config, half_rate: float = 2.0, plateau_rate: float = 1.0) ->
     plateau = {}
     for name in PLATEAUING:
         f = _activation(name)
-        c_minus, c_plus = _tail_constant(f)
+        c_minus, c_plus = _tail_constant(name)
         fn_d = gaussian.numeric(f.derivative)
         slope_int = sum(integrate.quad(lambda x, fn_d=fn_d: float(fn_d(np.array(x))**2), lo, hi)[0]
                         for lo, hi in ((-np.inf, 0.0), (0.0, np.inf)))
@@ -1456,7 +1471,7 @@ def growth(config: Config, half_rate: float = 2.0, plateau_rate: float = 1.0) ->
         out = {}
         for label, shift in (("b = 0", 0.0), ("a/b = −2", -0.5), ("a/b = 1", 1.0)):
             b = shift * a
-            al, p = _affine(f, a, b, TAU)
+            al, p = _affine(name, a, b, TAU)
             cc = -shift
             limit = (math.exp(-cc**2 / 2) / math.sqrt(2 * math.pi) * slope_int
                      / (c_plus**2 * float(ndtr(-cc)) + c_minus**2 * float(ndtr(cc))))
@@ -1705,13 +1720,21 @@ def _code_alpha(f: Activation) -> float:
 
 def _their_curve(f: Activation, eps: np.ndarray, d: int, n: int, seed: int, dtype: torch.dtype) -> np.ndarray:
     """r̃ after f as the authors' validation computes it, one fresh sample per ε: n rows of
-    MultivariateNormal(0, (1 − ε)11ᵀ + εI) in ``dtype``, f applied, singular values of torch.cov."""
+    MultivariateNormal(0, (1 − ε)11ᵀ + εI) in ``dtype``, f applied, singular values of torch.cov. Cached per
+    (activation, ε, d, n, seed, dtype), so validation-setting's control reuses the samples."""
+    return np.array(_their_curve_cached(f.name, tuple(map(float, eps)), d, n, seed, dtype))
+
+
+@functools.cache
+def _their_curve_cached(name: str, eps: tuple[float, ...], d: int, n: int, seed: int, dtype: torch.dtype
+                        ) -> tuple[float, ...]:
+    f = activations.get(name)
     out = []
     for k, e in enumerate(eps):
         X = torch.as_tensor(spectra.sample_equicorrelated(n, d, float(e), seed + k, dtype))
         with torch.no_grad():
             out.append(spectra.effective_rank(_cov_spectrum(f.torch_fn(X))))
-    return np.array(out)
+    return tuple(out)
 
 
 @check("rank.validation-setting")
