@@ -118,7 +118,7 @@ SIZES: dict[bool, Sizes] = {
                                   norm_steps=100, narrow_pretrain=500, escape_steps=500, sigmas=(0.01, 0.1),
                                   decays=(0.99, 1.0), dropouts=(0.1,), amplitudes=(1e-5,),
                                   rounding_steps=200),
-                architectures=nc.ArchRecipe(pretrain_steps=40, steps=40, probe=128)),
+                architectures=nc.ArchRecipe(pretrain_steps=30, steps=30, batch=32, probe=64)),
 }
 
 def _skips(G: nx.DiGraph) -> int:
