@@ -1342,9 +1342,10 @@ def optimizer_check(config: Config, optimizer: str) -> Evidence:
         setting["as_written"] = as_written(
             "Gradient descent and SGD, whatever the order of the samples, remain strictly within the cloning "
             "manifold." if optimizer == "sgd" else
-            "SGD with momentum or adaptive scaling such as Adam, or regularization such as weight decay, "
-            "'all might violate the symmetry assumptions' of the proof"
-            + ("; 'despite the fact that Adam violates the symmetry conditions …, it is often unable to "
+            f"Is the cloning manifold invariant under {optimizer.replace('_', ' ')}? The paper leaves it "
+            "open: SGD with momentum or adaptive scaling such as Adam, or regularization such as weight "
+            "decay, 'all might violate the symmetry assumptions' of the proof"
+            + ("; and 'despite the fact that Adam violates the symmetry conditions …, it is often unable to "
                "escape the manifold'." if optimizer == "adam" else "."),
             "§4, the Remark after Prop. 4.1" + ("; §4, after the cloning experiments"
                                                 if optimizer == "adam" else ""),
