@@ -21,3 +21,17 @@ def optimizer_verdict(invariant: bool | None, agrees: bool, counterexample: Any)
     if invariant is None:
         return "qualified"
     return "refuted" if counterexample else "inconclusive"
+
+
+def as_written(statement: str, where: str, corrected: str | None = None, **more: Any) -> dict[str, Any]:
+    """``setting["as_written"]`` of a record that decides a statement of the paper as printed: the printed
+    statement, where it is printed, and the corrected form that holds where it fails (None when it holds)."""
+    return {"statement": statement, "where": where, "corrected": corrected, **more}
+
+
+def as_control(evidence: Any, misprint: str, **more: Any) -> Any:
+    """Turn the record of a planted misprint into a negative control: no ``as_written`` (the paper did not
+    print it), ``control`` and the planted statement in its setting. Returns the same record."""
+    evidence.setting = {k: v for k, v in evidence.setting.items() if k != "as_written"} | {
+        "control": True, "planted_misprint": misprint, **more}
+    return evidence

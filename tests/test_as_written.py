@@ -12,13 +12,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checks import cloned, rank
+from checks import cloned, frozen, rank
 from numerics import clone as C
 from numerics.models import ResNet, ViT
-from theory import activations, gaussian, spectra
+from theory import activations, gaussian, net, spectra
+from theory import cloned as theory_cloned
 from theory.activations import z
 from theory.claims import CLAIMS
 from theory.evidence import Config, dump_json, load_json
+from theory.partition import partition
 
 QUICK = Config(quick=True, progress=False)
 AS_WRITTEN = ("rank.prop31-main", "rank.mehler", "rank.eigen", "rank.growth", "rank.figure31",
@@ -39,18 +41,24 @@ def test_every_as_written_id_has_a_check_and_a_control():
         assert names and any(n.endswith("control") for n in names), claim
 
 
-def test_as_written_records_carry_the_printed_statement_and_controls_are_refuted(written):
-    for name, ev in written.items():
+def _printed_statements_and_refuted_controls(records: dict) -> None:
+    """Controls: no as_written, the planted misprint named, refuted with a counterexample. The others: the
+    printed statement and where, and a corrected form with a counterexample exactly when refuted. The
+    records survive the JSON contract."""
+    for name, ev in records.items():
         if name.endswith("control"):
             assert ev.setting["control"] and ev.setting["planted_misprint"] and "as_written" not in ev.setting
             assert ev.verdict == "refuted" and ev.counterexample, name
         else:
             aw = ev.setting["as_written"]
             assert aw["statement"] and aw["where"], name
-            if ev.verdict == "refuted":
-                assert aw["corrected"] and ev.counterexample, name
-    assert [e.to_json() for e in load_json(dump_json(list(written.values())))] == \
-        [e.to_json() for e in written.values()]
+            assert (ev.verdict == "refuted") <= bool(aw["corrected"] and ev.counterexample), name
+    assert [e.to_json() for e in load_json(dump_json(list(records.values())))] == \
+        [e.to_json() for e in records.values()]
+
+
+def test_as_written_records_carry_the_printed_statement_and_controls_are_refuted(written):
+    _printed_statements_and_refuted_controls(written)
 
 
 def test_prop31_printed_fails_and_the_corrected_form_holds_as_eps_to_0(written):
@@ -220,3 +228,96 @@ def test_architectures_check_and_its_control(monkeypatch):
     assert ev.verdict in ("confirmed", "qualified", "refuted") and ev.setting["as_written"]["statement"]
     control = cloned.architectures_control(QUICK)
     assert control.verdict == "refuted" and control.setting["control"]
+
+
+# ---- App. A.2, Remark 3.2, Example 3.3 and Validation 4 as written ----------------------------------
+
+MORE = {cloned: ("forward_as_written", "forward_as_written_control", "base_network_as_written",
+                 "base_network_as_written_control", "base_backward_as_written",
+                 "base_backward_as_written_control", "backprop_as_written", "gradient_shorthand_as_written",
+                 "backprop_as_written_control"),
+        frozen: ("validation4_as_written", "validation4_as_written_control"),
+        rank: ("remark_improved_rank", "remark_improved_rank_control", "example_modulation",
+               "example_modulation_control")}
+
+
+@pytest.fixture(scope="module")
+def written_more():
+    return {name: getattr(module, name)(QUICK) for module, names in MORE.items() for name in names}
+
+
+def test_more_as_written_records_carry_the_printed_statement_and_controls_are_refuted(written_more):
+    _printed_statements_and_refuted_controls(written_more)
+    # a record that holds as printed has nothing to correct
+    assert all(not ev.setting["as_written"]["corrected"] for ev in written_more.values()
+               if "as_written" in ev.setting and ev.verdict in ("proved", "confirmed"))
+
+
+def test_re_as_printed_is_outgoing_equitable_and_does_not_clone(written_more):
+    ev = written_more["forward_as_written"]
+    small = ev.counterexample["smallest"]
+    assert ev.verdict == "refuted" and small["in_RE_as_printed"] and not small["in_CE"]
+    assert small["h(h1.0)"] == pytest.approx(math.tanh(1)) and small["h(h1.1)"] == pytest.approx(math.tanh(2))
+    assert cloned.forward_as_written(QUICK, form="corrected").verdict == "proved"
+
+
+def test_base_network_divides_by_the_receiving_block_and_deltas_scale_by_block_size(written_more):
+    for name in ("base_network_as_written", "base_backward_as_written"):
+        ev = written_more[name]
+        assert ev.verdict == "refuted" and ev.measured["corrected_form_verdict"] == "proved", name
+    # the library: one sender feeding a block of 3 (each receiver gets 2) — printed 6, corrected 2
+    G = net.mlp("1-1-3-1", activation="generic:f")
+    P = partition(G, [["h2.0", "h2.1", "h2.2"]])
+    w = {e: sp.Integer(2) if e[0] == "h1.0" and e[1].startswith("h2") else sp.Integer(1) for e in G.edges}
+    _, right, _ = theory_cloned.base_network(G, P, w)
+    _, printed, _ = theory_cloned.base_network(G, P, w, lambda si, sj: si)
+    assert right[("h1.0", "h2.0")] == 2 and printed[("h1.0", "h2.0")] == 6
+    assert right[("h2.0", "y0")] == 3 and printed[("h2.0", "y0")] == 1
+
+
+def test_base_checks_say_false_when_the_base_network_is_wrong(monkeypatch):
+    """Mutation: a base network built with the sending block's size makes the corrected forms fail."""
+    real = theory_cloned.base_network
+    monkeypatch.setattr(theory_cloned, "base_network", lambda G, P, w, divisor=None: real(G, P, w,
+                                                                                         lambda si, sj: si))
+    assert cloned.base_network_as_written(QUICK, form="corrected").verdict == "refuted"
+    assert cloned.base_backward_as_written(QUICK, form="corrected").verdict == "refuted"
+
+
+def test_backprop_definition_proves_and_the_proofs_shorthand_does_not(written_more):
+    assert written_more["backprop_as_written"].verdict == "proved"
+    assert written_more["backprop_as_written"].measured["components"] > 20
+    assert written_more["gradient_shorthand_as_written"].verdict == "refuted"
+    with pytest.raises(ValueError, match="accepted"):
+        theory_cloned.backprop_residuals("transposed")
+
+
+def test_validation4_selu_never_has_exactly_zero_gradients(written_more):
+    m = written_more["validation4_as_written"].measured
+    assert m["failing"] == ["selu"]
+    assert m["per_activation"]["relu"]["P_exactly_zero"][1] == pytest.approx(1 - 2.866515719e-7, rel=1e-9)
+    assert all(p == 0 for p in m["per_activation"]["selu"]["P_exactly_zero"])
+    assert frozen.validation4_as_written(QUICK, form="corrected").verdict == "confirmed"
+
+
+def test_remark32_fails_uncentred_and_holds_centred(written_more):
+    ev = written_more["remark_improved_rank"]
+    assert ev.verdict == "refuted" and {"sigmoid", "softplus", "hardsigmoid"} <= set(ev.measured["failing"])
+    assert {"tanh", "gelu", "elu", "step"}.isdisjoint(ev.measured["failing"])
+    assert written_more["remark_improved_rank_control"].setting["corrected_form_verdict"] == "confirmed"
+
+
+@settings(max_examples=10, deadline=None)
+@given(f=family, delta=st.sampled_from([1e-1, 1e-2, 1e-4]))
+def test_centred_covariance_never_correlates_equicorrelated_features_more(f, delta):
+    """Remark 3.2, corrected: Cov f has correlation Σ_{k≥1} a_k² ρ^k / Σ_{k≥1} a_k² ≤ ρ for ρ = 1 − δ ≥ 0, so
+    the centred correlation gap is at least δ, and the uncentred one is (α_f + 1)δ to first order."""
+    dec = gaussian.decorrelation(f, delta)
+    assert dec["centred"] >= delta * (1 - 1e-9)
+
+
+def test_example33_holds_and_alpha_of_relu_shift_changes_sign_at_zero(written_more):
+    m = written_more["example_modulation"].measured
+    assert written_more["example_modulation"].verdict == "confirmed"
+    b, a = np.asarray(m["relu_b"]), np.asarray(m["relu_alpha"])
+    assert np.all(a[b > 0] < 0) and np.all(a[b < 0] > 0) and a[-1] == pytest.approx(-1, abs=0.02)

@@ -158,18 +158,24 @@ def forward_differences(P: Partition) -> Quantity:
     return quantity
 
 
+def backward_signals(G: nx.DiGraph, x: Mapping[str, sp.Expr], y: Sequence[sp.Expr],
+                     w: Mapping[Edge, sp.Expr], loss: str, nodes: Iterable[str]) -> dict[str, sp.Expr]:
+    """δ(v) = ∂ℓ/∂h(v) for the given units on one sample, by differentiation rather than the paper's
+    recursion: h(v) is perturbed to f_v(z(v)) + ε_v and ℓ differentiated in ε_v at 0."""
+    phi = net.phi_of(G)
+    eps = {v: sp.Symbol(f"ε[{v}]", real=True) for v in net.units(G)}
+    zero = {e: 0 for e in eps.values()}
+    ell, _ = net.dataset_loss(G, [x], [y], w, loss, phi=lambda v, z: phi(v, z) + eps[v])
+    return {v: sp.diff(ell, eps[v]).subs(zero) for v in nodes}
+
+
 def backward_differences(P: Partition) -> Quantity:
-    """δ(v) − δ(v') for consecutive members of every block, on every sample, where
-    δ(v) = ∂ℓ/∂h(v): h(v) is perturbed to f_v(z(v)) + ε_v and ℓ differentiated in ε_v at 0."""
+    """δ(v) − δ(v') for consecutive members of every block, on every sample (``backward_signals``)."""
 
     def quantity(G, w, X, Y, loss):
-        phi = net.phi_of(G)
-        eps = {v: sp.Symbol(f"ε[{v}]", real=True) for v in net.units(G)}
-        zero = {e: 0 for e in eps.values()}
         out = {}
         for i, (x, y) in enumerate(zip(X, Y)):
-            ell, _ = net.dataset_loss(G, [x], [y], w, loss, phi=lambda v, z: phi(v, z) + eps[v])
-            delta = {v: sp.diff(ell, eps[v]).subs(zero) for a_b in _pairs(P) for v in a_b}
+            delta = backward_signals(G, x, y, w, loss, {v for a_b in _pairs(P) for v in a_b})
             out.update({f"δ({a}) − δ({b}) at x^({i})": delta[a] - delta[b] for a, b in _pairs(P)})
         return out
 
