@@ -28,6 +28,21 @@ from theory.net import Layered
 NORMS = (None, "batch", "layer")
 
 
+class Act(nn.Module):
+    """The registry activation ``name`` as a module (``theory.activations``): probes on any model
+    (``numerics.probes``) recognise it by name, whatever torch function implements it."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name, self.fn = name, activations.get(name).torch_fn
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fn(z)
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
 @dataclass
 class Trace:
     z: list[torch.Tensor]  # per hidden layer: (samples, units), the activation's input
@@ -46,7 +61,7 @@ class MLP(nn.Module):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout {dropout} must be in [0, 1)")
         self.widths, self.activation, self.norm, self.dropout_p = list(widths), activation, norm, dropout
-        self.act = activations.get(activation).torch_fn
+        self.act = Act(activation)
         self.linears = nn.ModuleList(nn.Linear(a, b, bias=bias) for a, b in zip(widths[:-1], widths[1:]))
         norm_layer = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}.get(norm)
         self.norms = nn.ModuleList(norm_layer(w) for w in widths[1:-1]) if norm_layer else None
@@ -109,7 +124,7 @@ class CNN(nn.Module):
         self.image, self.channels, self.hidden_sizes, self.classes = tuple(image), list(channels), \
             list(hidden), classes
         self.activation, self.norm, self.dropout_p = activation, norm, dropout
-        self.act = activations.get(activation).torch_fn
+        self.act = Act(activation)
         c_in, rows, cols = image
         convs = []
         for c in channels:
@@ -153,7 +168,20 @@ class CNN(nn.Module):
         return Trace(zs, hs, self.linears[-1](x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.trace(x).out
+        """The same function as ``trace(x).out`` in the natural (N, C, H, W) layout, so torch.fx can
+        trace it (``trace`` reshapes by the run-time shape of z)."""
+        for i, layer in enumerate(self.hidden):
+            if i == len(self.convs):
+                x = x.flatten(1)
+            z = layer(x)
+            if self.norms is not None:
+                z = self.norms[i](z)
+            x = self.act(z)
+            if self.drop is not None:
+                x = self.drop(x)
+        if len(self.hidden) == len(self.convs):
+            x = x.flatten(1)
+        return self.linears[-1](x)
 
     def describe(self) -> str:
         parts = ["x".join(map(str, self.image)), "conv " + "-".join(map(str, self.channels)),
