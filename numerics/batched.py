@@ -528,28 +528,47 @@ class Batched:
 
     # -- plain models --------------------------------------------------------------------------------
 
-    @torch.no_grad()
-    def model(self, s: int) -> MLP | CNN:
-        """Run ``s`` (an index into ``seeds``) as a ``numerics.models`` network, same dtype and device,
-        in training mode (its dropout active, as this learner's)."""
+    def pairs(self, model: MLP | CNN) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(tensor of ``model``, the learner's stacked tensor) for every parameter and running
+        statistic: run s of the learner is ``model`` when each first equals the second's [s]."""
+        out = [(t, W) for layer, W, b in zip([*model.hidden, model.linears[-1]], self.W, self.b)
+               for t, W in ((layer.weight, W), (layer.bias, b))]
+        for l, norm in enumerate(model.norms or []):
+            out += [(norm.weight, self.gamma[l]), (norm.bias, self.beta[l])]
+            if self.running_mean:
+                out += [(norm.running_mean, self.running_mean[l]), (norm.running_var, self.running_var[l])]
+        return out
+
+    def blank(self) -> MLP | CNN:
+        """A ``numerics.models`` network of this learner's shape, dtype and device."""
         net = self.net
         if net.convolutional:
             m = CNN(net.image, list(net.channels), list(net.widths[:-1]), net.widths[-1], net.activation,
                     net.norm, net.dropout)
         else:
             m = MLP(list(net.widths), net.activation, net.norm, net.dropout)
-        m = m.to(dtype=self.dtype, device=self.device)
-        for layer, W, b in zip([*m.hidden, m.linears[-1]], self.W, self.b):
-            layer.weight.copy_(W[s])
-            layer.bias.copy_(b[s])
-        if m.norms is not None:
-            for l, norm in enumerate(m.norms):
-                norm.weight.copy_(self.gamma[l][s])
-                norm.bias.copy_(self.beta[l][s])
-                if self.running_mean:
-                    norm.running_mean.copy_(self.running_mean[l][s])
-                    norm.running_var.copy_(self.running_var[l][s])
+        return m.to(dtype=self.dtype, device=self.device)
+
+    @torch.no_grad()
+    def model(self, s: int, into: MLP | CNN | None = None) -> MLP | CNN:
+        """Run ``s`` (an index into ``seeds``) as a ``numerics.models`` network (in training mode, its
+        dropout active as this learner's), or copied into ``into``."""
+        m = self.blank() if into is None else into
+        for t, stacked in self.pairs(m):
+            t.copy_(stacked[s])
         return m
+
+    @torch.no_grad()
+    def load(self, models: Sequence[MLP | CNN]) -> None:
+        """Set run s to ``models[s]`` (networks of this learner's shape), for every run."""
+        if len(models) != self.S:
+            raise ValueError(f"load needs one model per run ({self.S}), got {len(models)}")
+        for s, m in enumerate(models):
+            for t, stacked in self.pairs(m):
+                if t.shape != stacked.shape[1:]:
+                    raise ValueError(f"model {s} has a tensor of shape {tuple(t.shape)}, the learner "
+                                     f"{tuple(stacked.shape[1:])}")
+                stacked[s].copy_(t)
 
     def evaluate(self, X: torch.Tensor, Y: torch.Tensor, classes: torch.Tensor | None = None,
                  chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor | None]:
