@@ -28,12 +28,18 @@ from numerics.batched import Batched, Net, init_weights
 from numerics.streams import BitFlip, seed_generator
 
 
+def reference_runs(iv: ivs.Intervention) -> bool:
+    """Whether the reference loop implements ``iv`` (plain SGD, L2, continual backprop as the text)."""
+    return not (iv.noise or iv.perturb or iv.redo or iv.norm or iv.dropout
+                or (iv.cbp is not None and iv.cbp.variant != "paper"))
+
+
 def reference(seed: int, steps: int, problem: BitFlip | None = None, hidden: int = 5, lr: float = 0.01,
               intervention: str | ivs.Intervention = "bp", dtype: torch.dtype = torch.float64) -> np.ndarray:
     """Per-step squared errors (before each update) of one run of ``steps`` steps."""
     problem = problem or BitFlip()
     iv = ivs.get(intervention) if isinstance(intervention, str) else intervention
-    if iv.noise or iv.perturb or iv.redo or iv.norm or iv.dropout or (iv.cbp and iv.cbp.variant != "paper"):
+    if not reference_runs(iv):
         raise ValueError(f"the reference loop runs bp, l2 and cbp (got {iv.name!r})")
     net = Net((problem.m, hidden, 1), lr=lr)
     learner = Batched(net, [seed], iv, dtype=dtype)

@@ -62,7 +62,7 @@ REDO_ROWS = 1024  # ReDo scores units on at most this many of the last inputs
 # against autograd of the registry's torch function.
 _BACKWARD: dict[str, Callable[..., torch.Tensor]] = {
     "relu": lambda dh, z, h: torch.ops.aten.threshold_backward(dh, z, 0),
-    "leaky_relu": lambda dh, z, h: dh * torch.where(z > 0, 1.0, 0.01).to(z.dtype),
+    "leaky_relu": lambda dh, z, h: torch.where(z > 0, dh, dh * 0.01),
     "tanh": lambda dh, z, h: dh * (1 - h * h),
     "sigmoid": lambda dh, z, h: dh * h * (1 - h),
     "identity": lambda dh, z, h: dh,

@@ -26,7 +26,7 @@ Each job runs on one thread: the same job gives the same numbers in any process.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,9 @@ from numerics import interventions as ivs
 from numerics import metrics, probes, unitgraph
 from numerics.batched import Batched, History, Net, train
 from numerics.clone import clone, expand, family_distance
+from numerics.models import to_layered
 from numerics.streams import BitFlip, TaskData, TaskSequence
+from theory.net import Layered
 from theory.threads import one_thread
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -47,7 +49,8 @@ class Job:
     """One configuration of a sweep: ``net`` trained under ``intervention`` on the first ``tasks``
     tasks of ``stream`` for every seed of ``seeds``. ``clone``: start every run from an exact
     ``clone``-fold copy of its initial network (the wide network is then ``clone`` times wider).
-    ``key``: a label the sweep uses to find the result."""
+    ``key``: a label the sweep uses to find the result. ``snapshots``: keep the first run's network,
+    activations and dead units at every probe (an MLP's unit-equivalence graph at task boundaries)."""
 
     stream: BitFlip | TaskSequence
     net: Net
@@ -58,6 +61,7 @@ class Job:
     probe_samples: int = 1000
     clones: bool = True
     clone: int | None = None
+    snapshots: bool = False
     dtype: str = "float64"
     device: str = "cpu"
     key: str = ""
@@ -76,13 +80,26 @@ class Job:
                 f"{len(self.seeds)} seeds × {self.tasks} tasks{cl}")
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The first run at one probe: its weights, its activations on (at most 256 of) the probe inputs
+    per hidden layer, and its exact-dead units."""
+
+    task: int
+    network: Layered
+    activations: list[np.ndarray]
+    dead: list[np.ndarray]
+
+
 @dataclass
 class Result:
     """A job's ``history`` (``numerics.batched.History``: per-task losses and accuracies, probes as
-    (S, probes) arrays, the probe's task index in ``probes['task']`` (−1: before training))."""
+    (S, probes) arrays, the probe's task index in ``probes['task']`` (−1: before training)) and the
+    first run's ``snapshots`` when asked."""
 
     job: Job
     history: History
+    snapshots: list[Snapshot] = field(default_factory=list)
 
     @property
     def probes(self) -> dict[str, np.ndarray]:
@@ -99,9 +116,11 @@ class _Prober:
         self.graph = self.sites = None
         self.partition = expand(_layer_widths(job.net), job.clone) if job.clone else None
         self.calls = 0
+        self.snapshots: list[Snapshot] = []
 
     def _graph(self, X: torch.Tensor) -> None:
-        tapped = probes.taps(self.template, X)
+        net = self.learner.net
+        tapped = probes.taps(self.template, X.reshape(-1, *net.image) if net.convolutional else X)
         self.sites, self.graph = tapped.sites, tapped.unit_graph()
         if len(self.sites) != self.learner.hidden or [s.units for s in self.sites] != self.learner.units:
             raise ValueError(f"the probe found sites {[s.units for s in self.sites]}, the learner has hidden "
@@ -146,6 +165,10 @@ class _Prober:
                        trapped_frozen=np.array(frozen), trapped_cloned=np.array(cloned))
             if distance:
                 out["clone_distance"] = np.array(distance)
+        if self.job.snapshots and not learner.net.convolutional:
+            self.snapshots.append(Snapshot(k, to_layered(learner.model(0)),
+                                           [h[0, :256].double().cpu().numpy() for h in trace.h],
+                                           [d[0].cpu().numpy() for d in dead]))
         return out
 
     def _load(self, s: int) -> None:
@@ -183,4 +206,4 @@ def run(job: Job, progress: bool = False) -> Result:
         prober = _Prober(L, job)
         tasks = job.stream.tasks(job.seeds, job.tasks, dtype=DTYPES[job.dtype], device=job.device)
         history = train(L, tasks, prober, progress=progress, desc=job.key or "tasks")
-    return Result(job, history)
+    return Result(job, history, prober.snapshots)
