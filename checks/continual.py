@@ -100,6 +100,7 @@ SIZES: dict[bool, Sizes] = {
     ),
 }
 
+
 def _net(width: int) -> Net:
     return Net((BitFlip.m, width, 1), lr=0.01)
 
@@ -328,6 +329,33 @@ def _setting(config: Config, r: Result, **extra: Any) -> dict[str, Any]:
     }
 
 
+def control(
+    verdict: str,
+    planted: str,
+    caught: str,
+    setting: dict[str, Any],
+    measured: dict[str, Any],
+    otherwise: str | None = None,
+) -> Evidence:
+    """A negative control's Evidence: ``planted`` violates the claim on purpose, so the decision must
+    refute (``caught`` says what it saw); any other verdict is reported as not caught (or
+    ``otherwise``, for an inconclusive one)."""
+    if verdict == "refuted":
+        summary = f"Control caught: {caught}"
+    elif verdict == "inconclusive" and otherwise:
+        summary = otherwise
+    else:
+        summary = f"CONTROL NOT CAUGHT: {planted} gave {verdict}."
+    return Evidence(
+        kind="numeric",
+        verdict=verdict,
+        summary=summary,
+        setting={**setting, "control": True, "planted": planted},
+        measured=measured,
+        counterexample={"planted": planted, **measured} if verdict == "refuted" else None,
+    )
+
+
 # ---- continual.symptoms ------------------------------------------------------------------------------
 
 SYMPTOMS = (("exact_dead", +1), ("paper_dead", +1), ("duplicates", +1), ("effective_rank", -1))
@@ -414,21 +442,13 @@ def symptoms_control(config: Config) -> Evidence:
     z = SIZES[config.quick]
     r = sweep(config)["digits/shuffled/mlp/bp"]
     effects = symptoms(r, z.window, config.seed, reverse_symptoms=True)
-    verdict, moved, missed = symptoms_verdict(effects)
-    caught = verdict == "refuted"
-    summary = (
-        "Control caught: with the symptoms reversed in time none moves as stated while the error "
-        "rises, and the decision refutes."
-        if caught
-        else f"CONTROL NOT CAUGHT: the reversed symptoms gave {verdict} (moved: {moved})."
-    )
-    return Evidence(
-        kind="numeric",
-        verdict=verdict,
-        summary=summary,
-        setting={**_setting(config, r), "control": True, "planted": "symptoms read late → early"},
-        measured={"effects": effects, "moved": moved},
-        counterexample={"planted": "time-reversed symptoms", "effects": effects} if caught else None,
+    verdict, moved, _ = symptoms_verdict(effects)
+    return control(
+        verdict,
+        "symptoms read late → early",
+        "with the symptoms reversed in time none moves as stated while the error rises, refuted.",
+        _setting(config, r),
+        {"effects": effects, "moved": moved},
     )
 
 
@@ -526,23 +546,13 @@ def normalization_control(config: Config) -> Evidence:
     z = SIZES[config.quick]
     runs = _norm_runs(config, "shuffled-mlp")
     effects = normalization_effects(runs, z.window, config.seed, swap=True)
-    verdict, held, against = normalization_verdict(effects)
-    caught = verdict == "refuted"
-    summary = (
-        "Control caught: with plain and normalized runs exchanged the decision refutes "
-        f"({', '.join(against)} go against the claim)."
-        if caught
-        else f"CONTROL NOT CAUGHT: the exchanged runs gave {verdict}."
-    )
-    return Evidence(
-        kind="numeric",
-        verdict=verdict,
-        summary=summary,
-        setting={**_setting(config, runs["bp"]), "control": True, "planted": "none ↔ norm exchanged"},
-        measured={"effects": effects, "against": against},
-        counterexample={"planted": "none and normalized runs exchanged", "against": against}
-        if caught
-        else None,
+    verdict, _, against = normalization_verdict(effects)
+    return control(
+        verdict,
+        "plain and normalized runs exchanged",
+        f"with plain and normalized runs exchanged {', '.join(against)} go against the claim, refuted.",
+        _setting(config, runs["bp"]),
+        {"effects": effects, "against": against},
     )
 
 
@@ -639,19 +649,12 @@ def cbp_control(config: Config) -> Evidence:
     """Negative control: backprop's run given as the continual-backprop arm; the decision must refute
     "keeps rank stable"."""
     verdict, effects, bp, _ = _cbp_decision(config, "bitflip/long/bp")
-    caught = verdict == "refuted"
-    summary = (
-        "Control caught: backprop in the continual-backprop arm does not keep its rank, refuted."
-        if caught
-        else f"CONTROL NOT CAUGHT: backprop as the CBP arm gave {verdict}."
-    )
-    return Evidence(
-        kind="numeric",
-        verdict=verdict,
-        summary=summary,
-        setting={**_setting(config, bp), "control": True, "planted": "backprop as the CBP arm"},
-        measured=effects,
-        counterexample={"planted": "backprop as CBP", "effects": effects} if caught else None,
+    return control(
+        verdict,
+        "backprop as the continual-backprop arm",
+        "backprop in the continual-backprop arm does not keep its rank, refuted.",
+        _setting(config, bp),
+        {"effects": effects},
     )
 
 
@@ -800,26 +803,14 @@ def dropout_control(config: Config) -> Evidence:
     refute "leaves the clone manifold"."""
     r = sweep(config)["bitflip/clone/bp"]
     e = escape(r)
-    verdict = escape_verdict(e)
-    caught = verdict == "refuted"
-    summary = (
-        f"Control caught: without dropout no run left the clone manifold (largest off-equitable entry "
-        f"{e['distance_end'].max():.2g} ≤ {CLONE_TOL:g}), refuted."
-        if caught
-        else f"CONTROL NOT CAUGHT: plain backprop gave {verdict}."
-    )
-    return Evidence(
-        kind="numeric",
-        verdict=verdict,
-        summary=summary,
-        setting={**_setting(config, r), "control": True, "planted": "no dropout"},
-        measured={k: np.asarray(v).tolist() for k, v in e.items()},
-        counterexample={
-            "planted": "backprop from a clone",
-            "largest_distance": float(e["distance_end"].max()),
-        }
-        if caught
-        else None,
+    return control(
+        escape_verdict(e),
+        "backprop from a clone, no dropout",
+        "without dropout no run left the "
+        f"clone manifold (largest off-equitable entry {e['distance_end'].max():.2g} ≤ {CLONE_TOL:g}), "
+        "refuted.",
+        _setting(config, r),
+        {k: np.asarray(v).tolist() for k, v in e.items()},
     )
 
 
@@ -1110,22 +1101,13 @@ def manifolds_control(config: Config) -> Evidence:
     the decision must refute "it predicts"."""
     runs = manifold_runs(config)
     effects = manifold_effects(runs, config.seed, shuffle=True)
-    verdict = manifolds_verdict(effects)
-    caught = verdict == "refuted"
     t = effects["trapped"]["pooled"]
-    summary = (
-        f"Control caught: with the pairing shuffled, ρ = {_fmt(t, 2)}, refuted."
-        if caught
-        else f"The shuffled pairing does not predict, but {t['n']} runs are too few to refute it (ρ = "
-        f"{_fmt(t, 2)})."
-        if verdict == "inconclusive"
-        else f"CONTROL NOT CAUGHT: the shuffled pairing gave {verdict} (ρ = {_fmt(t, 2)})."
-    )
-    return Evidence(
-        kind="numeric",
-        verdict=verdict,
-        summary=summary,
-        setting={"control": True, "planted": "plasticity losses permuted across runs", "quick": config.quick},
-        measured={"spearman": effects},
-        counterexample={"planted": "shuffled pairing", "spearman": t} if caught else None,
+    return control(
+        manifolds_verdict(effects),
+        "plasticity losses permuted across runs",
+        f"with the pairing shuffled, ρ = {_fmt(t, 2)}, refuted.",
+        {"quick": config.quick},
+        {"spearman": effects},
+        otherwise=f"The shuffled pairing does not predict, but {t['n']} runs are "
+        f"too few to refute it (ρ = {_fmt(t, 2)}).",
     )

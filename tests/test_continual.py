@@ -28,17 +28,27 @@ UP, DOWN, FLAT = _effect(0.1, 0.3), _effect(-0.3, -0.1), _effect(-0.1, 0.1)
 def test_symptoms_decision():
     base = {"error": UP, "exact_dead": UP, "paper_dead": UP, "duplicates": UP, "effective_rank": DOWN}
     assert cc.symptoms_verdict(base)[0] == "confirmed"
-    assert cc.symptoms_verdict({**base, "duplicates": FLAT}) == ("qualified", ["exact_dead", "paper_dead",
-                                                                              "effective_rank"], ["duplicates"])
-    assert cc.symptoms_verdict({**base, "exact_dead": DOWN, "paper_dead": FLAT, "duplicates": FLAT,
-                                "effective_rank": UP})[0] == "refuted"
+    assert cc.symptoms_verdict({**base, "duplicates": FLAT}) == (
+        "qualified",
+        ["exact_dead", "paper_dead", "effective_rank"],
+        ["duplicates"],
+    )
+    assert (
+        cc.symptoms_verdict(
+            {**base, "exact_dead": DOWN, "paper_dead": FLAT, "duplicates": FLAT, "effective_rank": UP}
+        )[0]
+        == "refuted"
+    )
     assert cc.symptoms_verdict({**base, "error": FLAT})[0] == "inconclusive"
 
 
 def test_normalization_decision():
     good = {"exact_dead": DOWN, "duplicates": DOWN, "effective_rank": UP}
     assert cc.normalization_verdict({"batchnorm": good, "layernorm": good})[0] == "confirmed"
-    assert cc.normalization_verdict({"batchnorm": good, "layernorm": {**good, "duplicates": FLAT}})[0] == "qualified"
+    assert (
+        cc.normalization_verdict({"batchnorm": good, "layernorm": {**good, "duplicates": FLAT}})[0]
+        == "qualified"
+    )
     assert cc.normalization_verdict({"batchnorm": {**good, "exact_dead": UP}})[0] == "refuted"
 
 
@@ -51,8 +61,11 @@ def test_cbp_decision():
 
 
 def test_escape_decision():
-    gone = {"escaped": np.array([True, True]), "redundancy_start": np.array([0.5, 0.5]),
-            "redundancy_end": np.array([0.0, 0.1])}
+    gone = {
+        "escaped": np.array([True, True]),
+        "redundancy_start": np.array([0.5, 0.5]),
+        "redundancy_end": np.array([0.0, 0.1]),
+    }
     assert cc.escape_verdict(gone) == "confirmed"
     assert cc.escape_verdict({**gone, "escaped": np.array([False, False])}) == "refuted"
     assert cc.escape_verdict({**gone, "escaped": np.array([True, False])}) == "qualified"
@@ -93,11 +106,24 @@ def test_trapped_dimension_counts_a_planted_dead_unit():
 
 
 TINY = cc.Sizes(
-    seeds=3, bitflip=BitFlip(period=150), long_tasks=6, long_probe_every=2, sweep_tasks=4, sweep_probe_every=1,
-    sweep_widths=(3, 5), sweep_interventions=("bp", "cbp", "dropout", "layernorm"), duplicate_widths=(3, 5),
-    clone_tasks=2, shuffled=TaskSequence("shuffled", epochs=4, batch=16, samples=48), shuffled_tasks=4, cnn_tasks=3,
-    permuted=TaskSequence("permuted", epochs=1, batch=32, samples=128), permuted_tasks=3, digits_probe_every=1,
-    snapshot_width=5)
+    seeds=3,
+    bitflip=BitFlip(period=150),
+    long_tasks=6,
+    long_probe_every=2,
+    sweep_tasks=4,
+    sweep_probe_every=1,
+    sweep_widths=(3, 5),
+    sweep_interventions=("bp", "cbp", "dropout", "layernorm"),
+    duplicate_widths=(3, 5),
+    clone_tasks=2,
+    shuffled=TaskSequence("shuffled", epochs=4, batch=16, samples=48),
+    shuffled_tasks=4,
+    cnn_tasks=3,
+    permuted=TaskSequence("permuted", epochs=1, batch=32, samples=128),
+    permuted_tasks=3,
+    digits_probe_every=1,
+    snapshot_width=5,
+)
 
 
 def test_every_check_returns_evidence_on_tiny_sizes(monkeypatch, tmp_path):
@@ -148,9 +174,12 @@ def test_a_two_worker_dask_cluster_gives_the_numbers_of_this_process():
     jobs = _tiny_jobs()
     with executor() as pool:
         here = map_jobs(run, jobs, pool)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            executor(scheduler=cluster.scheduler_address) as pool:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        executor(scheduler=cluster.scheduler_address) as pool,
+    ):
         _same(here, map_jobs(run, jobs, pool))
 
 
