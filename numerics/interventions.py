@@ -261,7 +261,8 @@ class UnitResets:
                     continue
                 self.owed[l][s] -= n
                 corrected = self.utility[l][s, candidates] / (1 - c.decay ** age[s, candidates])
-                chosen = candidates[torch.topk(-corrected, n).indices]
+                # the n least useful, ties to the lower index (a stable sort), as a per-unit loop would
+                chosen = candidates[torch.sort(corrected, stable=True).indices[:n]]
                 transfer = None
                 if c.variant == "code":
                     transfer = self.mean_h[l][s, chosen] / (1 - c.decay ** age[s, chosen])

@@ -259,3 +259,18 @@ def test_mnist1d_generates_offline_or_is_refused_by_name():
     ds = streams.dataset("mnist1d")
     assert ds.X.shape == (5000, 40) and set(np.unique(ds.y)) == set(range(10))
     assert np.array_equal(np.random.get_state()[1], state)  # numpy's global stream left as it was
+
+
+def test_cbp_breaks_utility_ties_towards_the_lower_unit():
+    """Two units dead on every input have utility exactly 0: the first replacement takes the lower
+    index, as the per-unit reference loop does (a tie broken otherwise makes the runs diverge)."""
+    iv = ivs.get("cbp", cbp=ivs.CBP(rate=1 / 16, maturity=10))
+    learner = Batched(Net((20, 4, 1)), [0], iv)
+    for u in (1, 3):
+        learner.W[0][0, u] = -learner.W[0][0, u].abs()
+        learner.b[0][0, u] = -1.0
+    dead3 = learner.W[0][0, 3].clone()
+    for x, y in next(BitFlip(period=14).tasks([0], 1)).batches():
+        learner.step(x, y)
+    assert learner.resets.replaced[0].tolist() == [1]
+    assert float(learner.b[0][0, 1]) == 0.0 and torch.equal(learner.W[0][0, 3], dead3)
