@@ -70,6 +70,9 @@ def _series(ax, s: Series) -> None:
             ax.fill_between([lo, hi], float(s.y), float(s.y2), linewidth=0,
                             label=s.label if k == 0 else None, **{k2: v for k2, v in kw.items()
                                                                   if k2 in ("color", "alpha")})
+    elif s.kind == "area":
+        ax.fill_between(_floats(s.x), _floats(s.y), _floats(s.y2), linewidth=0, label=s.label,
+                        **{k: v for k, v in kw.items() if k in ("color", "alpha")})
     elif s.kind == "hline":
         ax.axhline(float(s.y), label=s.label, **{**REFERENCE, **kw})
     elif s.kind == "vline":

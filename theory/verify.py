@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="X.pt", help="with --model: inputs, a torch.save tensor or .npy file")
     p.add_argument("--targets", metavar="y.pt", help="with --model: targets (class indices or like the "
                                                      "output)")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="run sweeps on N local processes (default 0: in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run sweeps on the Dask distributed scheduler at ADDRESS (pip install distributed)")
     return p
 
 
@@ -133,6 +137,17 @@ def _user_model(args: argparse.Namespace):
     return loaded
 
 
+def _sweeps(workers: int, scheduler: str | None) -> dict:
+    if workers < 0:
+        raise UsageError(f"--workers {workers}: give a number of processes ≥ 0 (0: this process)")
+    if scheduler is not None and workers:
+        raise UsageError("give either --workers N (a local process pool) or --scheduler ADDRESS, not both")
+    if scheduler is not None and importlib.util.find_spec("distributed") is None:
+        raise UsageError("--scheduler needs Dask distributed (pip install distributed); "
+                         "accepted without it: --workers N")
+    return {"workers": workers, "scheduler": scheduler}
+
+
 def run_claims(claims: list[Claim], config: Config) -> tuple[list[Evidence], list[tuple[str, str, str]]]:
     """Run and time every check of ``claims``; returns (evidence, errors as (claim, check, message))."""
     from tqdm import tqdm
@@ -196,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         json_path = _writable(args.json, "json")
         html_path = _writable(args.html or f"reports/out/verify-{'-'.join(families)}.html", "html")
         config = Config(seed=args.seed, quick=args.quick, device=_device(args.device),
-                        progress=not args.no_progress, model=_user_model(args))
+                        progress=not args.no_progress, model=_user_model(args),
+                        **_sweeps(args.workers, args.scheduler))
     except UsageError as exc:
         print(f"verify: error: {exc}", file=sys.stderr)
         return 2
