@@ -241,44 +241,118 @@ def coarsest_equitable_partition(network: Layered, tol: float = TOL, *, directio
     if not isinstance(network, Layered):
         raise TypeError(f"network must be a theory.net.Layered (numerics.models.to_layered converts an MLP), "
                         f"not {type(network).__name__}")
-    Ws, bs = network.weights, network.biases
+    L = network.depth
+    features = network.features or [None] * (L - 1)
+    labels, rounds = coarsest_equitable_groups(
+        network.widths, [(l - 1, l, W[:, :, None]) for l, W in enumerate(network.weights, 1)],
+        biases=[None, *network.biases], features=[None, *features, None],
+        fixed=[True, *[False] * (L - 1), True], tol=tol, direction=direction, seed=seed)
+    return Partition.layered(labels), rounds
+
+
+def coarsest_equitable_groups(widths: Sequence[int], edges: Sequence[tuple[int, int, np.ndarray]], *,
+                              biases: Sequence[np.ndarray | None] | None = None,
+                              features: Sequence[np.ndarray | None] | None = None,
+                              fixed: Sequence[bool] | None = None, tol: float = TOL,
+                              direction: str = "both", seed: int = 0) -> tuple[list[np.ndarray], int]:
+    """The coarsest equitable partition of a DAG of unit *groups* (the layers of a layered network,
+    or the channel tensors of any network: ``numerics.probes.unit_graph``), by colour refinement.
+
+    Group g has ``widths[g]`` units; an edge (s, d, W) with W of shape (n_d, n_s, K) connects unit u
+    of group s to unit v of group d by the K numbers W[v, u, :] (K = 1 for a dense layer, the kernel
+    offsets of a convolution, the positions of a flattened channel). Blocks never mix groups. The
+    signature of a unit v of group g is
+
+        σ(v) = ( its block,  Σ_{u ∈ S_i} W[v, u, k] for every in-edge, block S_i and offset k,  b_g[v],
+                 Σ_{x ∈ S_j} W'[x, v, k] for every out-edge W', block S_j and offset k ),
+
+    the module docstring's σ with one part per edge and kernel offset: the forward and backward
+    recursions are linear in the K numbers separately, so equitability is required offset by offset.
+    ``fixed`` groups (inputs, outputs) are singletons; ``features`` (units × f per group) must agree
+    inside a block (refinement starts from their blocks); an edge is an identity (a normalization, a
+    residual addition, an activation) when W = c · I; an edge may join a group to itself (a residual
+    stream refined as one group). Returns (labels per group, rounds).
+
+    >>> W = np.array([[1.0], [1.0]])[:, :, None]            # input → two copies, by one edge
+    >>> out = np.array([[0.5, 0.5]])[:, :, None]            # → output, split evenly
+    >>> [l.tolist() for l in coarsest_equitable_groups([1, 2, 1], [(0, 1, W), (1, 2, out)],
+    ...                                                 fixed=[True, False, True])[0]]
+    [[0], [0, 0], [0]]
+    """
+    n_groups = len(widths)
+    biases = list(biases) if biases is not None else [None] * n_groups
+    features = list(features) if features is not None else [None] * n_groups
+    fixed = list(fixed) if fixed is not None else [False] * n_groups
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r} (accepted: {', '.join(DIRECTIONS)})")
     if not 0 < tol < 1:
         raise ValueError(f"tol must lie in (0, 1), got {tol}")
-    widths, L = network.widths, network.depth
+    if not len(biases) == len(features) == len(fixed) == n_groups:
+        raise ValueError("biases, features and fixed need one entry per group")
+    for s, d, W in edges:
+        if not (0 <= s < n_groups and 0 <= d < n_groups):
+            raise ValueError(f"edge ({s}, {d}) does not join groups of {n_groups}")
+        if W.ndim != 3 or W.shape[:2] != (widths[d], widths[s]):
+            raise ValueError(f"edge ({s}, {d}) needs weights of shape ({widths[d]}, {widths[s]}, K), "
+                             f"got {W.shape}")
     rng = np.random.default_rng(seed)
-    q = [tol * _scale(W, b) for W, b in zip(Ws, bs)]  # incoming tolerance of layer l is q[l-1]
-    q_out = [tol * _scale(W) for W in Ws]
-    transposed = functools.cache(lambda i: np.ascontiguousarray(Ws[i].T))
+    into = [[e for e in edges if e[1] == g] for g in range(n_groups)]
+    out_of = [[e for e in edges if e[0] == g] for g in range(n_groups)]
+    neighbours = [{s for s, _, _ in into[g]} | {d for _, d, _ in out_of[g]} for g in range(n_groups)]
+    # edge i as a matrix of incoming rows (n_d × n_s·K) and of outgoing rows (n_s × n_d·K), and the
+    # transposes the exact check reads (made once, when first needed)
+    flat = functools.cache(lambda i: np.ascontiguousarray(edges[i][2].reshape(edges[i][2].shape[0], -1)))
+    flat_t = functools.cache(lambda i: np.ascontiguousarray(
+        edges[i][2].transpose(1, 0, 2).reshape(edges[i][2].shape[1], -1)))
+    flat_tt = functools.cache(lambda i: flat_t(i) if edges[i][2].shape[2] == 1 else
+                              np.ascontiguousarray(flat(i).T))
+    flat_t_t = functools.cache(lambda i: flat(i) if edges[i][2].shape[2] == 1 else
+                               np.ascontiguousarray(flat_t(i).T))
+    index = {id(e): i for i, e in enumerate(edges)}
 
-    def parts(l: int) -> list[_Part]:  # signature parts of hidden layer l
-        W, b, W_next = Ws[l - 1], bs[l - 1], Ws[l]
-        incoming = [_Part(W, lambda: transposed(l - 1), labels[l - 1], q[l - 1]),
-                    _Part(b[:, None], lambda: b[None, :], np.zeros(1, dtype=np.int64), q[l - 1])]
-        outgoing = [_Part(W_next.T, lambda: W_next, labels[l + 1], q_out[l])]
+    def expand(lab: np.ndarray, K: int) -> np.ndarray:  # block labels of the (unit, offset) columns
+        return (lab[:, None] * K + np.arange(K)[None, :]).reshape(-1)
+
+    def parts(g: int) -> list[_Part]:
+        incoming, outgoing = [], []
+        ins, b = into[g], biases[g]
+        q_in = tol * _scale(*[e[2] for e in ins], *([b] if b is not None else []))
+        for e in ins:
+            i, K = index[id(e)], e[2].shape[2]
+            incoming.append(_Part(flat(i), lambda i=i: flat_tt(i), expand(labels[e[0]], K), q_in))
+        if b is not None:
+            incoming.append(_Part(b[:, None], lambda b=b: b[None, :], np.zeros(1, dtype=np.int64), q_in))
+        for e in out_of[g]:
+            i, K = index[id(e)], e[2].shape[2]
+            outgoing.append(_Part(flat_t(i), lambda i=i: flat_t_t(i), expand(labels[e[1]], K),
+                                  tol * _scale(e[2])))
         return {"both": incoming + outgoing, "incoming": incoming, "outgoing": outgoing}[direction]
 
-    labels: list[np.ndarray] = [np.arange(n) for n in widths]
-    for l, feats in enumerate(network.features or [None] * (L - 1), 1):
-        start = np.zeros(widths[l], dtype=np.int64)
-        if feats is not None:
-            labels[l] = _refine_layer(start, _feature_parts(feats, tol), tol, rng, settled=True)
+    labels: list[np.ndarray] = []
+    for g, n in enumerate(widths):
+        if fixed[g]:
+            labels.append(np.arange(n))
+        elif features[g] is not None:
+            labels.append(_refine_layer(np.zeros(n, dtype=np.int64), _feature_parts(features[g], tol), tol,
+                                        rng, settled=True))
         else:
-            labels[l] = start
-    if L == 1:
-        return Partition.layered(labels), 0
-    # a layer is refined again only when it or a neighbour changed in the previous round
-    dirty, rounds = [True] * (L + 1), 0
+            labels.append(np.zeros(n, dtype=np.int64))
+    free = [g for g in range(n_groups) if not fixed[g]]
+    if not free or not edges:
+        return [canonical(lab) for lab in labels], 0
+    # a group is refined again only when it or a neighbour changed in the previous round
+    dirty, rounds = [True] * n_groups, 0
     while any(dirty):
         rounds += 1
         new = list(labels)
-        for l in range(1, L):
-            if dirty[l - 1] or dirty[l] or dirty[l + 1]:
-                new[l] = _refine_layer(labels[l], parts(l), tol, rng)
-        dirty = [new[l].max() != labels[l].max() for l in range(L + 1)]  # refinement only splits
+        for g in free:
+            if labels[g].max(initial=-1) == widths[g] - 1:
+                continue  # all singletons: nothing left to split
+            if dirty[g] or any(dirty[h] for h in neighbours[g]):
+                new[g] = _refine_layer(labels[g], parts(g), tol, rng)
+        dirty = [new[g].max(initial=-1) != labels[g].max(initial=-1) for g in range(n_groups)]
         labels = new
-    return Partition.layered([canonical(lab) for lab in labels]), rounds
+    return [canonical(lab) for lab in labels], rounds
 
 
 def weighted_dag(network: Layered) -> nx.DiGraph:

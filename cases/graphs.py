@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from cases.equivalence import TOL, coarsest_equitable_partition
-from numerics.probes import paper_dead
+from numerics.metrics import paper_dead
 from theory.net import Layered, hidden_arrays
 
 COSINE = 0.95  # CLAIMS.md, App. B.2: duplicate pair when the cosine of activation columns > 0.95

@@ -6,42 +6,28 @@ M_D: its coarsest equitable partition pairs every hidden unit with its copy, so 
 for K steps under an intervention and recomputing the graph shows what the intervention does to
 the manifold: exact-clone edges lost and blocks split.
 
-Theory (cloned.trajectory, cloned.optimizers, cloned.normalization, cloned.escape): plain SGD and
-normalization with block-constant (γ, β) keep every edge; gradient noise and dropout, which are
-not block-constant, break them.
+Theory (cloned.trajectory, cloned.optimizers, cloned.normalization, cloned.escape): plain SGD
+(``bp``) and normalization with block-constant (γ, β) keep every edge; gradient noise and dropout,
+which are not block-constant, break them.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import networkx as nx
 import torch
 
 from cases.graphs import unit_graph
+from numerics import interventions as ivs
 from numerics.clone import clone
 from numerics.data import make_task
+from numerics.interventions import Intervention
 from numerics.models import MLP, to_layered
 from numerics.train import train
 
-
-@dataclass(frozen=True)
-class Intervention:
-    name: str
-    norm: str | None  # normalization before the activation, in base and clone
-    dropout: float  # the clone's dropout probability
-    optimizer: str  # a theory.updates registry name
-    hp: tuple[tuple[str, float], ...] = ()
-    breaks: bool = False  # what the theory predicts for the clone symmetry
-
-
-INTERVENTIONS = {i.name: i for i in [
-    Intervention("sgd", None, 0.0, "sgd"),
-    Intervention("noisy_sgd", None, 0.0, "noisy_sgd", (("sigma0", 0.01),), breaks=True),
-    Intervention("dropout", None, 0.1, "sgd", breaks=True),
-    Intervention("batchnorm", "batch", 0.0, "sgd"),
-    Intervention("layernorm", "layer", 0.0, "sgd"),
-]}
+# the interventions of the clone sweep, from the one registry (``numerics.interventions``), whose
+# ``breaks`` is the theory's prediction for the clone symmetry
+INTERVENTIONS: dict[str, Intervention] = {n: ivs.get(n) for n in ("bp", "noisy_sgd", "dropout", "batchnorm",
+                                                                   "layernorm")}
 
 
 def exact_graph(model: MLP) -> nx.Graph:

@@ -28,12 +28,12 @@ import torch
 from sympy.calculus.util import maximum
 
 from cases.generator import PlantedDead, planted_dead, random_architecture
-from checks.common import optimizer_verdict
+from checks.common import as_control, as_written, optimizer_verdict
 from numerics import frozen as nf
 from numerics.models import dag_gradient
 from numerics.probes import certified_dead, dead_units, fprime_at, registry_agreement
 from numerics.train import Setup, warm_up
-from theory import activations, manifolds, net
+from theory import activations, gaussian, manifolds, net
 from theory import optimizers as opt
 from theory.claims import check
 from theory.evidence import Config, Evidence, Figure, Panel, Series
@@ -197,7 +197,11 @@ def gradient_zero_mlp(config: Config) -> Evidence:
              for G, s in zip(graphs, specs)]
     components, derivation = _prove_frozen(graphs, units, n, rng, config.seed)
     setting = {"architecture": specs, "activation": "generic (f_v per unit)", "loss": "generic ℓ",
-               "samples": n, "units": units, "seed": config.seed}
+               "samples": n, "units": units, "seed": config.seed,
+               "as_written": as_written(
+                   "Let θ_F be the incoming weights and biases of units that are consistently saturated, "
+                   "i.e. their activation function's derivative is zero for all inputs encountered; then "
+                   "the gradient ∇_{θ_F} L(θ) is zero.", "§4, Prop. 4.1 (1)")}
     return _generic_evidence(components, derivation, setting, f"MLPs {', '.join(specs)}",
                              sum(map(len, units)))
 
@@ -613,7 +617,16 @@ def manifold_paper_statement(config: Config) -> Evidence:
             break
     setting = {"architecture": "-".join(map(str, widths)), "activation": "relu",
                "loss": "mse (½Σ, full batch)", "optimizer": "GD, float64", "lr": lr, "samples": n,
-               "steps": steps, "barely_dead_eps": eps, "seed": config.seed}
+               "steps": steps, "barely_dead_eps": eps, "seed": config.seed,
+               "as_written": as_written(
+                   "The parameter trajectory becomes confined to a manifold M_F = {θ' : θ'_F = θ_F0}, where "
+                   "θ_F0 are the values at which saturation occurred; 'since the frozen manifold argument is "
+                   "self explanatory, we will only prove the cloning manifold result'.",
+                   "§4, Prop. 4.1 (1); App. A.2 (no proof given)",
+                   "M_F is invariant only while the saturation persists: for a first-layer unit on a fixed "
+                   "data set, under the sign condition (w ≤ 0, b < 0 on non-negative inputs) or the box "
+                   "condition; a deeper unit dead on every sample revives when the layers below move "
+                   "(the counterexample here).")}
     conditions = ("holds under (a) first hidden layer on a fixed data set, (b) the sign condition w ≤ 0, "
                   "b < 0 on non-negative inputs, or (c) the box condition b + Σ max(w_i l_i, w_i u_i) in "
                   "the flat set")
@@ -759,8 +772,8 @@ def manifold_trained(config: Config) -> Evidence:
 EXPECTED = {"exact": ("relu", "relu6", "hardtanh", "hardsigmoid", "step"),
             "asymptotic": ("tanh", "sigmoid", "gelu", "silu", "elu", "softplus"),
             "never": ("leaky_relu", "identity")}
-# App. A.1.2's "half-vanishing" group; SELU is not in the registry (it is ELU scaled: asymptotic)
-PAPER_HALF_VANISHING = ("relu", "elu", "gelu", "silu", "softplus")
+# App. A.1.1's "half-vanishing" group (Swish is SiLU)
+PAPER_HALF_VANISHING = ("relu", "elu", "selu", "gelu", "silu", "softplus")
 
 
 @check("frozen.activations")
@@ -799,7 +812,16 @@ def activations_classify(config: Config) -> Evidence:
                 "critical_point_freezing": critical, "zero_weight_unit_z_equals_b": z_constant,
                 "zero_weight_unit_gradient_zero_at_root": gradient_zero, "torch_disagreements": torch_bad}
     setting = {"activation": list(rows), "grid": "[-6, 6] step 0.01, float64", "value_tolerance": 1e-12,
-               "expected": EXPECTED, "seed": config.seed}
+               "expected": EXPECTED, "seed": config.seed,
+               "as_written": as_written(
+                   "Half-vanishing half-growth: ReLU, ELU, SELU, GELU, Swish, Softplus; plateauing on "
+                   "both sides: Tanh, Sigmoid, Softsign; notable exceptions LeakyReLU and parametric ReLU "
+                   "variants that keep non-zero slopes on both sides.",
+                   "App. A.1.1, the Remark on activation classes",
+                   "The grouping by growth is right, but for freezing it mixes two kinds: ReLU (and ReLU6, "
+                   "hardtanh, hard-sigmoid) freeze exactly on a set of positive measure; ELU, SELU, GELU, "
+                   "SiLU/Swish, Softplus, tanh, sigmoid, softsign only asymptotically (f' → 0 as z → ±∞)."
+                   if conflated else None)}
     derivation = [(f"freezes {cls}", ", ".join(names)) for cls, names in by_class.items()]
     derivation += [("f'_gelu(z)", activations.get("gelu").derivative),
                    ("∂L/∂b_u with w_u = 0 (2-2-1, generic f_u): its only f'_u factor is f'_u(b)", component)]
@@ -818,8 +840,8 @@ def activations_classify(config: Config) -> Evidence:
         summary = (f"Exact (flat piece of positive measure): {', '.join(by_class['exact'])}; asymptotic only "
                    f"(f' → 0 as z → ±∞): {', '.join(by_class['asymptotic'])}; never: "
                    f"{', '.join(by_class['never'])}. "
-                   + ("The paper's 'half-vanishing' group puts ReLU (exact) with ELU, GELU, SiLU, Softplus "
-                      "(asymptotic only). " if conflated else "")
+                   + ("The paper's 'half-vanishing' group puts ReLU (exact) with ELU, SELU, GELU, SiLU, "
+                      "Softplus (asymptotic only). " if conflated else "")
                    + "Isolated critical points freeze exactly only on a measure-zero set "
                    f"(w = 0, b = c*: {crit}).")
     return Evidence(kind="symbolic", verdict=verdict, summary=summary, setting=setting, measured=measured,
@@ -1238,7 +1260,17 @@ def normalization_bound(config: Config) -> Evidence:
                                "norm before the activation", "optimizer": "sgd", "lr": 0.1,
                "steps": sizes.norm_steps, "batch": sizes.norm_batch, "dtype": "float64", "seed": config.seed,
                "data": "Gaussian, Cauchy, shifted, ×100 and sparse inputs mixed; random labels",
-               "device": config.device}
+               "device": config.device,
+               "as_written": as_written(
+                   "Normalization layers like BatchNorm or LayerNorm can help prevent activations from "
+                   "becoming frozen: by standardizing pre-activation statistics they keep activations in "
+                   "their non-linear range; even with learnable affine parameters (γ, β), these 'often act "
+                   "to maintain pre-activations within a healthy range'.",
+                   "§5, 'Preventing LoP with Normalization'",
+                   None if not held else
+                   "Normalization bounds |ẑ| ≤ √(m − 1) and so prevents exact death only without affine "
+                   "parameters on non-constant batches; with β < −|γ|√(m − 1) a unit is dead on every batch, "
+                   "forever (see the summary).")}
     if not bound_holds:
         verdict, counterexample = "inconclusive", None
         summary = "The derived bound |ẑ| ≤ √(m−1) failed numerically; the construction is not trusted."
@@ -1323,3 +1355,78 @@ def normalization_trained(config: Config) -> Evidence:
                     width=5.5, height=2.8)
     return Evidence(kind="numeric", verdict=verdict, summary=summary, setting=setting, measured=measured,
                     counterexample=counterexample, figures=[figure])
+
+
+# ---- frozen.activations as written: App. A.1.3, Validation 4 ------------------------------------------
+
+#: The activations whose gradients the statement says are exactly zero after a large negative shift.
+VALIDATION4_FORMS = {"printed": ("relu", "selu"), "corrected": ("relu",), "planted": ("relu", "sigmoid")}
+VALIDATION4_SHIFT = -5.0  # the Figure's most negative shift b
+VALIDATION4_SCALES = (0.1, 1.0, 10.0)  # its range of scales a
+VALIDATION4_TAU = 1e-4  # its frozen criterion |f'| < 1e-4
+
+
+def _intervals(s: sp.Set) -> list[tuple[float, float]]:
+    """A union of intervals (a registry flat set) as (lo, hi) floats."""
+    parts = s.args if isinstance(s, sp.Union) else () if s is sp.S.EmptySet else (s,)
+    return [(float(p.inf), float(p.sup)) for p in parts]
+
+
+@check("frozen.activations")
+def validation4_as_written(config: Config, form: str = "printed") -> Evidence:
+    """App. A.1.3, Validation 4: 'half-vanishing activations (ReLU, SELU): large negative shifts create
+    extensive dead zones where gradients are exactly zero'. For g(z) = f(az + b), z ~ N(0, 1), P(g'(z) = 0)
+    is the normal mass of the registry's flat set of f, exactly (``gaussian.frozen_fraction``), here at the
+    Figure's most negative shift b = −5 for a ∈ {0.1, 1, 10}; a 'dead zone' is exactly-zero gradient on most
+    inputs (P > 1/2 at a = 1). Measured beside it: P(|g'(z)| < 1e-4), the Figure's own frozen criterion
+    (chain rule included). ``form`` picks the activations the statement is decided for."""
+    names = VALIDATION4_FORMS[form]
+    b, scales, tau = VALIDATION4_SHIFT, np.array(VALIDATION4_SCALES), VALIDATION4_TAU
+    rows = {}
+    for name in dict.fromkeys(("relu", "selu", *names)):
+        f = activations.get(name)
+        exact = gaussian.frozen_fraction(_intervals(f.flat_set), b, scales)
+        below = [float(gaussian.frozen_fraction(gaussian.frozen_set(f, tau / a, abs(b) + 9 * a + 1), b, a))
+                 for a in scales]
+        rows[name] = {"flat_set": str(f.flat_set), "P_exactly_zero": exact, "P_below_tau": below,
+                      "dead_zone": bool(exact[list(scales).index(1.0)] > 0.5)}
+    failing = [n for n in names if not rows[n]["dead_zone"]]
+    measured = {"shift_b": b, "scales_a": scales, "tau": tau, "per_activation": rows, "failing": failing,
+                "decided_for": list(names)}
+    setting = {"activation": list(names), "shift": b, "scales": list(scales), "tau": tau, "seed": config.seed,
+               "P": "exact normal-cdf sums over the flat set (exactly zero) and over {x : a|f'(x)| < τ}"}
+    if form == "printed":
+        setting["as_written"] = as_written(
+            "Half-vanishing activations (ReLU, SELU): large negative shifts create extensive dead zones "
+            "where gradients are exactly zero, while positive shifts reduce non-linearity by making the "
+            "activation nearly affine.",
+            "App. A.1.3, Validation 4 (the insights after the 2D modulation figure)",
+            "Exactly zero only for ReLU, on {az + b < 0}: P = Φ(−b/a). SELU's derivative λα e^x is "
+            "positive everywhere, so its gradient is never exactly zero; a f'(az + b) falls below 1e-4 only "
+            "where az + b < ln(1e-4/(λα a)) (−9.77 at a = 1), which at b = −5 needs a large scale a.")
+    if failing:
+        n0 = failing[0]
+        r = rows[n0]
+        summary = (f"Refuted for {', '.join(failing)}: at b = {b:g}, P(g'(z) = 0) = "
+                   + ", ".join(f"{p:.3g}" for p in r["P_exactly_zero"])
+                   + f" for a = {', '.join(map(str, scales))} (flat set {r['flat_set']}); "
+                   f"P(|g'| < {tau:g}) = "
+                   + ", ".join(f"{p:.2g}" for p in r["P_below_tau"])
+                   + f". ReLU: P(g' = 0) = {rows['relu']['P_exactly_zero'][1]:.6f} at a = 1.")
+        counter = {"activation": n0, "b": b, "a": scales, "P_exactly_zero": r["P_exactly_zero"],
+                   "P_below_tau": r["P_below_tau"]}
+        verdict = "refuted"
+    else:
+        summary = (f"{', '.join(names)}: at b = {b:g} the gradient is exactly zero with probability "
+                   + ", ".join(f"{n} {rows[n]['P_exactly_zero'][1]:.6f}" for n in names) + " (a = 1).")
+        verdict, counter = "confirmed", None
+    return Evidence(kind="symbolic", verdict=verdict, summary=summary, setting=setting, measured=measured,
+                    counterexample=counter)
+
+
+@check("frozen.activations", name="validation4-as-written-control")
+def validation4_as_written_control(config: Config) -> Evidence:
+    """Negative control: the corrected statement (ReLU only) with sigmoid planted among the exactly-zero
+    activations must be refuted."""
+    return as_control(validation4_as_written(config, form="planted"),
+                      "large negative shifts give exactly-zero gradients for ReLU and sigmoid")

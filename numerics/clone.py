@@ -73,12 +73,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from numerics.models import CNN, MLP
+from numerics.models import CNN, MLP, ResNet, ViT
 from theory import spectra
 from theory.partition import Partition
 
-Model = MLP | CNN
+Model = MLP | CNN | ResNet | ViT
+LAYERED = (MLP, CNN)  # stacks of layers; ResNet and ViT describe themselves by unit spaces and slots
 LAYOUTS = ("blocked", "tiled")
+SIDES = ("leaf", "both", "incoming", "outgoing")
 
 
 # ---- clonings: partitions of the wide network ----------------------------------------------------
@@ -193,6 +195,8 @@ def random_split(P: Partition, spread: float, generator: torch.Generator) -> lis
 def hidden_widths(model: Model) -> list[int]:
     """Units per hidden layer (conv channels, then linear units)."""
     _supported(model)
+    if not isinstance(model, LAYERED):
+        return model.spaces()
     return [getattr(layer, "out_features", None) or layer.out_channels for layer in model.hidden]
 
 
@@ -200,12 +204,14 @@ def widths(model: Model) -> list[int]:
     """Units per layer, inputs (an MLP's features, a CNN's image channels) and outputs included: the
     widths of the layered partitions of this model."""
     inputs = model.widths[0] if isinstance(model, MLP) else model.image[0]
-    return [inputs, *hidden_widths(model), model.linears[-1].out_features]
+    outputs = model.classes if not isinstance(model, MLP) else model.widths[-1]
+    return [inputs, *hidden_widths(model), outputs]
 
 
 def _supported(model: nn.Module) -> None:
-    if not isinstance(model, (MLP, CNN)):
-        raise ValueError(f"cloning supports numerics.models MLP and CNN (got {type(model).__name__})")
+    if not isinstance(model, (MLP, CNN, ResNet, ViT)):
+        raise ValueError("cloning supports numerics.models MLP, CNN, ResNet and ViT (got "
+                         f"{type(model).__name__})")
 
 
 def _layers(model: Model) -> tuple[list[nn.Module], list[nn.Module | None]]:
@@ -263,6 +269,8 @@ def clone(model: Model, cloning: int | Partition = 2, split: Sequence[torch.Tens
     assign = assignments(P)
     split = equal_split(P) if split is None else list(split)
     _check_split(P, split)
+    if not isinstance(model, LAYERED):
+        return _clone_slots(model, assign, split, model.dropout_p if dropout is None else dropout)
     ref = model.linears[-1].weight
     wide = _rebuild(model, [len(a) for a in assign], model.dropout_p if dropout is None else dropout)
     wide = wide.to(dtype=ref.dtype, device=ref.device)
@@ -285,6 +293,24 @@ def clone(model: Model, cloning: int | Partition = 2, split: Sequence[torch.Tens
         for name, t in [*b.named_parameters(recurse=False), *b.named_buffers(recurse=False)]:
             target = getattr(w, name)
             target.copy_(t if t.dim() == 0 else t[a.to(ref.device)])
+    return wide.train(model.training)
+
+
+def _clone_slots(model: ResNet | ViT, assign: list[torch.Tensor], split: list[torch.Tensor], dropout: float
+                 ) -> ResNet | ViT:
+    """The wide network of a model described by unit spaces and slots (``numerics.models.Slot``): every slot's
+    view is indexed by s along its out-units and its in-units and scaled by the split c along its in-units,
+    W'[a, b, …] = W[s(a), s(b), …] c_b, exactly as the layered path does."""
+    ref = next(model.parameters())
+    wide = model.widened([len(a) for a in assign], dropout).to(dtype=ref.dtype, device=ref.device)
+    for b, w in zip(model.slots(), wide.slots()):
+        x = b.view
+        if b.out is not None:
+            x = x.index_select(0, assign[b.out].to(ref.device))
+        if b.inp is not None:
+            c = split[b.inp].to(dtype=ref.dtype, device=ref.device)
+            x = x.index_select(1, assign[b.inp].to(ref.device)) * c.view(1, -1, *[1] * (x.dim() - 2))
+        w.view.copy_(x)
     return wide.train(model.training)
 
 
@@ -372,6 +398,7 @@ class Distance:
     value: float
     per_layer: list[float]  # per weight layer: its weight, bias and (hidden layers) norm tensors
     where: dict  # layer (1-based), parameter, entry, row block and column block of the largest entry
+    norm: float = 0.0  # Euclidean norm of the whole component (all tensors together)
 
 
 class Gauge:
@@ -387,12 +414,30 @@ class Gauge:
         if cloning.widths is None or widths(model) != list(cloning.widths):
             raise ValueError(f"block count mismatch: the model's widths are {widths(model)}, the "
                              f"cloning's {None if cloning.widths is None else list(cloning.widths)}")
-        device = model.linears[-1].weight.device
-        layers, norms = _layers(model)
+        device = next(model.parameters()).device
         assign = assignments(cloning)
+        if isinstance(model, LAYERED):
+            self.tensors, self.layers = self._layered(model, assign, device)
+        else:
+            blocks = [_Blocks.of(a.to(device)) for a in assign]
+            slots = model.slots()
+            self.tensors = [_Tensor(k, s.name, s.view, None if s.out is None else blocks[s.out],
+                                    None if s.inp is None else blocks[s.inp]) for k, s in enumerate(slots)]
+            self.layers = len(slots)
+        self.reference = None
+        if reference is not None:
+            other = Gauge(reference, cloning)
+            self.reference = [t.value.detach().double().clone() for t in other.tensors]
+
+    @staticmethod
+    def _layered(model: MLP | CNN, assign: list[torch.Tensor], device: torch.device) -> tuple[list[_Tensor],
+                                                                                              int]:
+        """The tensors of a layer stack: per weight layer its weight (rows: receiving blocks, columns: sending
+        blocks), bias and norm tensors."""
+        layers, norms = _layers(model)
         rows = [_Blocks.of(a.to(device)) for a in assign] + [None]
         cols = [c if c is None else _Blocks.of(c.to(device)) for c in _inputs(model, assign)]
-        self.tensors: list[_Tensor] = []
+        tensors: list[_Tensor] = []
         for layer, module in enumerate(layers):
             named = [("weight", module.weight), ("bias", module.bias)]
             if layer < len(norms) and norms[layer] is not None:
@@ -401,24 +446,17 @@ class Gauge:
                                                         *n.named_buffers(recurse=False)] if t.dim() == 1]
             for name, t in named:
                 if t is not None:
-                    self.tensors.append(_Tensor(layer, name, t, rows[layer], cols[layer] if name == "weight"
-                                                else None))
-        self.layers = len(layers)
-        self.reference = None
-        if reference is not None:
-            other = Gauge(reference, cloning)
-            self.reference = [t.value.detach().double().clone() for t in other.tensors]
+                    tensors.append(_Tensor(layer, name, t, rows[layer], cols[layer] if name == "weight"
+                                           else None))
+        return tensors, len(layers)
 
     @torch.no_grad()
     def leaf(self) -> Distance:
         """Distance to M_D(θ₀): the largest entry of D − avg(D), D = θ − θ₀."""
-        parts = []
-        for k, t in enumerate(self.tensors):
-            d = t.value.detach().double()
-            if self.reference is not None:
-                d = d - self.reference[k]
-            parts.append(d - t.row_mean(t.col_mean(d)))
-        return self._largest(parts)
+        values = [t.value.detach().double() for t in self.tensors]
+        if self.reference is not None:
+            values = [v - r for v, r in zip(values, self.reference)]
+        return self._largest(self.components(values))
 
     @torch.no_grad()
     def family(self) -> Distance:
@@ -438,14 +476,28 @@ class Gauge:
         return self._equitable("outgoing")
 
     def _equitable(self, side: str) -> Distance:
+        return self._largest(self.components([t.value.detach().double() for t in self.tensors], side))
+
+    def components(self, values: Sequence[torch.Tensor], side: str = "leaf") -> list[torch.Tensor]:
+        """The off-manifold components of tensors shaped like ``self.tensors`` (one per tensor, same
+        order): ``leaf`` D − avg(D), the component orthogonal to the block-constant tensors; ``both``
+        (A − M) + (B − M), orthogonal to the equitable ones (the family); ``incoming`` A − M;
+        ``outgoing`` B − M (module docstring). Each is an orthogonal projection, linear in ``values``:
+        applied to any vector of parameter-shaped tensors (a direction, a gradient), it is the
+        projector onto the normal space of that manifold (``numerics.curvature``)."""
+        if side not in SIDES:
+            raise ValueError(f"unknown side {side!r} (accepted: {', '.join(SIDES)})")
+        if len(values) != len(self.tensors):
+            raise ValueError(f"{len(values)} tensors given for {len(self.tensors)} of the model")
         parts = []
-        for t in self.tensors:
-            x = t.value.detach().double()
+        for t, x in zip(self.tensors, values):
             a = t.col_mean(x)
-            m = t.row_mean(a)
-            parts.append({"both": a + t.row_mean(x) - 2 * m, "incoming": a - m,
-                          "outgoing": t.row_mean(x) - m}[side])
-        return self._largest(parts)
+            if side == "leaf":
+                parts.append(x - t.row_mean(a))
+                continue
+            b, m = t.row_mean(x), t.row_mean(a)
+            parts.append({"both": a + b - 2 * m, "incoming": a - m, "outgoing": b - m}[side])
+        return parts
 
     def _largest(self, parts: list[torch.Tensor]) -> Distance:
         tops = torch.stack([p.abs().max() for p in parts]).cpu()
@@ -458,7 +510,8 @@ class Gauge:
         where = {"layer": t.layer + 1, "parameter": t.name, "entry": entry,
                  "row_block": None if t.rows is None else int(t.rows.idx[entry[0]]),
                  "column_block": None if t.cols is None else int(t.cols.idx[entry[1]])}
-        return Distance(float(tops[k]), per_layer, where)
+        norm = float(torch.stack([p.pow(2).sum() for p in parts]).sum().sqrt())
+        return Distance(float(tops[k]), per_layer, where, norm)
 
 
 def distance(model: Model, cloning: Partition, reference: Model | None = None) -> Distance:
@@ -547,7 +600,9 @@ def quotient_steps(base: Model, cloning: Partition) -> list[tuple[nn.Parameter, 
     with state started at 0 (momentum, Nesterov, L2 weight decay added after scaling), not for
     adaptive or norm-dependent ones (Adam, RMSprop, clipping, noise relative to ‖g‖).
     """
-    _supported(base)
+    if not isinstance(base, LAYERED):
+        raise ValueError("quotient step factors are derived for MLP and CNN stacks (got "
+                         f"{type(base).__name__})")
     _check(cloning, widths(base))
     device = base.linears[-1].weight.device
     layers, norms = _layers(base)

@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from numerics import clone as C
 from numerics.data import Task, make_task
-from numerics.models import MLP, seeded
+from numerics.models import CNN, MLP, ResNet, ViT, seeded
 from numerics.train import TORCH_STATE, Setup, TorchUpdate, batches, train, warm_up
 from theory import updates
 from theory.optimizers import state_degrees
@@ -85,6 +85,7 @@ class Recipe:
     dropouts: tuple[float, ...] = (0.05, 0.1, 0.2)
     amplitudes: tuple[float, ...] = (1e-7, 1e-5, 1e-3)  # seeds ± a·max|θ| on every entry, then plain SGD
     rounding_steps: int = 1000
+    activation: str = "relu"  # of every base network
 
     @property
     def widths(self) -> list[int]:
@@ -100,7 +101,7 @@ def _pretrained(widths: tuple[int, ...], norm: str | None, sizes: Recipe, steps:
                 device: str, progress: bool, init: int = 0) -> tuple[MLP, Task]:
     """The task of ``seed`` and a network initialized from ``seed + init``, trained by Adam."""
     task = make_task(TASK, sizes.n, sizes.d, sizes.classes, seed, torch.float64, device)
-    model = seeded(widths, "relu", seed + init, norm, torch.float32).to(device)
+    model = seeded(widths, sizes.activation, seed + init, norm, torch.float32).to(device)
     train(model, task.X.float(), task.y, steps, "adam", {"lr": lr}, sizes.pretrain_batch, seed,
           progress=progress, desc=f"pretrain {model.describe()}")
     return model.eval(), task
@@ -117,10 +118,15 @@ def base_network(recipe: Recipe, seed: int, device: str = "cpu", progress: bool 
     return copy.deepcopy(model), task
 
 
-def tolerance(model: MLP, dtype: torch.dtype, step: int) -> float:
+def depth(model: torch.nn.Module) -> int:
+    """Hidden layers of a layer stack; unit spaces of a ResNet or ViT (``numerics.models``)."""
+    return len(model.hidden) if hasattr(model, "hidden") else len(model.spaces())
+
+
+def tolerance(model: torch.nn.Module, dtype: torch.dtype, step: int) -> float:
     """tol(t) = TOL_ULPS · ε · (depth + 1) · max|θ| · √max(t, 1) (module docstring)."""
     scale = max(float(p.detach().abs().max()) for p in model.parameters())
-    return TOL_ULPS * torch.finfo(dtype).eps * (len(model.hidden) + 1) * scale * math.sqrt(max(step, 1))
+    return TOL_ULPS * torch.finfo(dtype).eps * (depth(model) + 1) * scale * math.sqrt(max(step, 1))
 
 
 def grid(steps: int, per_decade: int = 8) -> list[int]:
@@ -157,7 +163,7 @@ class Side:
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.model.linears[-1].weight.dtype
+        return next(self.model.parameters()).dtype
 
 
 def side_by_side(sides: Sequence[Side], task: Task, steps: int, batch: int, seed: int,
@@ -222,6 +228,7 @@ class Watch:
     y: torch.Tensor
     r2: bool = False
     leaf: list[float] = field(default_factory=list)
+    leaf_norm: list[float] = field(default_factory=list)  # Euclidean norm of the off-leaf component
     family: list[float] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     r2_mean: list[float] = field(default_factory=list)
@@ -230,6 +237,7 @@ class Watch:
     def read(self, family: bool = False) -> None:
         d = self.gauge.leaf()
         self.leaf.append(d.value)
+        self.leaf_norm.append(d.norm)
         self.where.append(d.where)
         if family:
             self.family.append(self.gauge.family().value)
@@ -411,6 +419,7 @@ class Escape:
     r2: dict[str, list[float]]
     tol: list[float]
     wide_widths: list[int]
+    norm: dict[str, list[float]] = field(default_factory=dict)  # Euclidean norm of the off-leaf component
 
     def growth(self, name: str) -> float:
         d1, dT = self.distance[name][1], self.distance[name][-1]
@@ -443,9 +452,10 @@ class Escape:
 
 def escape(sizes: Recipe, seed: int, clones: dict[str, dict], dtype: torch.dtype = torch.float64,
            steps: int | None = None, fresh: bool = True, desc: str = "escape", device: str = "cpu",
-           progress: bool = False) -> Escape:
+           progress: bool = False, observe: Callable[[int, dict[str, MLP]], None] | None = None) -> Escape:
     """``clones``: name → {"optimizer", "hp", "kick", "dropout", "cloning", "seed_ulp"} overrides of a
-    plain-SGD equal-split ×factor clone of the narrow base."""
+    plain-SGD equal-split ×factor clone of the narrow base. ``observe(t, {name: clone})`` runs at every
+    step of the grid, after the readings (e.g. to keep the clones' parameters for a curvature)."""
     steps = sizes.escape_steps if steps is None else steps
     base32, task = base_network(sizes, seed, device, progress, narrow=True)
     base = copy.deepcopy(base32).to(dtype)
@@ -483,12 +493,14 @@ def escape(sizes: Recipe, seed: int, clones: dict[str, dict], dtype: torch.dtype
                 w.read()
             for s in sides:
                 loss[s.name].append(probe_loss(s.model, X, y))
+            if observe is not None:
+                observe(t, {k: w.model for k, w in watches.items()})
 
     read(0)
     side_by_side(sides, task, steps, sizes.escape_batch, seed, read, progress, desc)
     return Escape(points, {k: w.leaf for k, w in watches.items()}, loss,
                    {k: w.r2_mean for k, w in watches.items()}, [tol1 * math.sqrt(max(t, 1)) for t in points],
-                   wide_widths)
+                   wide_widths, {k: w.leaf_norm for k, w in watches.items()})
 
 
 # ---- carried optimizer state --------------------------------------------------------------------
@@ -623,3 +635,152 @@ def carried_run(optimizer: str, seed: int, steps: int, warm: int, perturb: float
         (", perturbed" if perturb else ", exact clone")
     return Curves(label, points, leaf, family, [tol1 * math.sqrt(max(k, 1)) for k in points], spread,
                   rule_error)
+
+
+# ---- cloning beyond MLPs: CNN, ResNet, ViT on digits ---------------------------------------------
+
+ARCHITECTURES = ("cnn", "resnet", "vit")
+IMAGE = (1, 8, 8)
+
+
+@dataclass(frozen=True)
+class ArchRecipe:
+    """Sizes of the architecture experiments (paper App. B: expansion ×2; noisy SGD σ₀ = 0.01, λ = 0.999;
+    dropout 0.1; BatchNorm for the CNN and ResNet, LayerNorm for the ViT), on scikit-learn's digits."""
+
+    n: int = 1797
+    pretrain_steps: int = 300  # Adam, float32
+    pretrain_lr: float = 1e-3
+    batch: int = 64
+    steps: int = 300  # side by side, float64
+    lr: float = 0.05  # SGD
+    adam_lr: float = 1e-3
+    sigma: float = 0.01  # noisy SGD σ₀ and the single kick
+    decay: float = 0.999  # noisy SGD λ
+    dropout: float = 0.1
+    probe: int = 256
+    factor: int = 2
+
+
+def architecture(name: str, seed: int) -> torch.nn.Module:
+    """The base network ``name`` (one of ARCHITECTURES) in float32, initialised from ``seed`` without
+    touching the global random stream."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r} (accepted: {', '.join(ARCHITECTURES)})")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if name == "cnn":
+            return CNN(IMAGE, [8, 16], [32], 10, norm="batch")
+        if name == "resnet":
+            return ResNet(IMAGE, (8, 16), 10, norm="batch")
+        return ViT(IMAGE, patch=2, dim=16, heads=2, head_dim=8, depth=2, mlp=32)
+
+
+#: The clones trained beside their bases: (optimizer, hyperparameters, single first-step kick, dropout).
+def _variants(r: ArchRecipe) -> dict[str, tuple[str, dict, tuple | None, float]]:
+    kick = ("noisy_sgd", {"lr": r.lr, "sigma0": r.sigma, "decay": 1.0})
+    return {"sgd": ("sgd", {"lr": r.lr}, None, 0.0),
+            "adam": ("adam", {"lr": r.adam_lr}, None, 0.0),
+            "noisy sgd": ("noisy_sgd", {"lr": r.lr, "sigma0": r.sigma, "decay": r.decay}, None, 0.0),
+            "dropout": ("sgd", {"lr": r.lr}, None, r.dropout),
+            "one kick, then sgd": ("sgd", {"lr": r.lr}, kick, 0.0),
+            "one kick, then adam": ("adam", {"lr": r.adam_lr}, kick, 0.0)}
+
+
+@dataclass
+class ArchRun:
+    """One architecture: its clones under every variant beside the base under SGD and Adam."""
+
+    name: str
+    describe: str
+    steps: list[int]
+    distance: dict[str, list[float]]  # variant → distance to the block-constant parameters (float64)
+    loss: dict[str, list[float]]  # variant or "base sgd"/"base adam" → probe loss
+    tol: dict[str, list[float]]  # variant → tol(t) (Adam: with its η/ε amplification)
+    scale: float  # max|θ| of the clone at the start
+    start: dict[str, float]  # forward gap, distance, R² of the fresh clone
+    r2_end: dict[str, float]
+    symmetry: dict[str, float] = field(default_factory=dict)  # attention only
+
+    def growth(self, variant: str) -> float:
+        d1, dT = self.distance[variant][1], self.distance[variant][-1]
+        return dT / d1 if d1 > 0 else (math.inf if dT > 0 else 1.0)
+
+
+def _attention_symmetries(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """What attention adds, measured on ``model`` (float64): the gradient of the key bias, which softmax's
+    shift invariance makes exactly 0 (q·b_K is the same for every key), against the query bias's; and how
+    far the authors' way of widening a head (head_dim doubled, q and k coordinates duplicated, the logit
+    scale recomputed from the new head_dim) moves the attention: its logits are √2 times the base's."""
+    model.zero_grad()
+    F.cross_entropy(model(X), y).backward()
+    qkv = model.blocks[0]["qkv"].bias.grad.view(3, -1)
+    with torch.no_grad():
+        s = model.attention_logits(X)
+        moved = (torch.softmax(math.sqrt(2) * s, -1) - torch.softmax(s, -1)).abs().max()
+    model.zero_grad()
+    return {"max|dL/d key bias|": float(qkv[1].abs().max()),
+            "max|dL/d query bias|": float(qkv[0].abs().max()),
+            "authors_widened_head_attention_change": float(moved)}
+
+
+@functools.lru_cache(maxsize=4)
+def architecture_runs(recipe: ArchRecipe, seed: int, device: str = "cpu", progress: bool = False
+                      ) -> dict[str, ArchRun]:
+    """Per architecture: the float32 base pretrained by Adam on digits, cast to float64 and cloned ×factor
+    (equal split: exactly on M_D); every variant's clone and the base (SGD and Adam) then train side by side
+    on the same batches; distances to the block-constant parameters and probe losses on a log grid."""
+    with one_thread():  # small models: threads only spin (theory.threads)
+        return {name: _architecture_run(name, recipe, seed, device, progress) for name in ARCHITECTURES}
+
+
+def _architecture_run(name: str, recipe: ArchRecipe, seed: int, device: str, progress: bool) -> ArchRun:
+    task = make_task("digits", recipe.n, 64, 10, seed, torch.float64, device)
+    if True:
+        base32 = architecture(name, seed).to(device)
+        train(base32, task.X.float(), task.y, recipe.pretrain_steps, "adam", {"lr": recipe.pretrain_lr},
+              recipe.batch, seed, progress=progress, desc=f"pretrain {name}")
+        base = copy.deepcopy(base32).double().eval()
+        cloning = C.expand(C.widths(base), recipe.factor)
+        X, y = task.X[: recipe.probe], task.y[: recipe.probe]
+        variants = _variants(recipe)
+        wides = {v: C.clone(base, cloning, dropout=p) for v, (_, _, _, p) in variants.items()}
+        fresh = wides["sgd"]
+        start = {"forward_gap": C.forward_gap(base, fresh, X), "distance": C.Gauge(fresh,
+                                                                                   cloning).leaf().value,
+                 "r2": C.cloning_r2(fresh, cloning, X, y).mean}
+        symmetry = _attention_symmetries(copy.deepcopy(base), X, y) if name == "vit" else {}
+        gauges = {v: C.Gauge(w, cloning) for v, w in wides.items()}
+        bases = {"base sgd": copy.deepcopy(base), "base adam": copy.deepcopy(base)}
+        sides = [Side(v, w, o, hp, kick=k) for (v, w), (o, hp, k, _) in zip(wides.items(), variants.values())]
+        sides += [Side("base sgd", bases["base sgd"], "sgd", {"lr": recipe.lr}),
+                  Side("base adam", bases["base adam"], "adam", {"lr": recipe.adam_lr})]
+        points = grid(recipe.steps)
+        dist = {v: [] for v in wides}
+        loss = {s.name: [] for s in sides}
+        g1 = {}
+
+        def read(t: int, gauges=gauges, wides=wides, dist=dist, loss=loss, g1=g1, sides=sides, X=X, y=y,
+                 points=points) -> None:
+            if t == 1:
+                g1.update({v: max(float(p.grad.abs().max()) for p in w.parameters() if p.grad is not None)
+                           for v, w in wides.items()})
+            if t in points:
+                for v, g in gauges.items():
+                    dist[v].append(g.leaf().value)
+                for s in sides:
+                    loss[s.name].append(probe_loss(s.model, X, y))
+
+        read(0)
+        side_by_side(sides, task, recipe.steps, recipe.batch, seed, read, progress, f"{name} clones")
+        tol = {}
+        for v, (o, hp, _, _) in variants.items():
+            tol1 = tolerance(fresh, torch.float64, 1)
+            # rounding in g is amplified up to η/ε by Adam's normalisation (optimizer_trajectory)
+            if o == "adam":
+                ulp = torch.finfo(torch.float64).eps
+                tol1 += (hp["lr"] / 1e-8) * TOL_ULPS * ulp * (depth(fresh) + 1) * g1[v]
+            tol[v] = [tol1 * math.sqrt(max(t, 1)) for t in points]
+        scale = max(float(p.detach().abs().max()) for p in fresh.parameters())
+        r2_end = {v: C.cloning_r2(w, cloning, X, y).mean for v, w in wides.items()}
+        return ArchRun(name, base.describe(), points, dist, loss, tol, scale, start, r2_end, symmetry)

@@ -10,6 +10,9 @@ The registry ``TASKS`` (one entry per kind of task):
 - ``teacher`` — x ~ N(0, I_d); y = argmax_c s_c(x), where s = standardize(relu(x A) B) is a random
   one-hidden-layer ReLU teacher, A ∈ R^{d×64}, B ∈ R^{64×C} Gaussian; standardizing each score
   column over the data keeps the classes roughly balanced. A changed task is a new teacher.
+- ``digits`` — scikit-learn's 8×8 handwritten digits (1,797 images shipped with the package, nothing
+  downloaded), X of shape (n, 1, 8, 8) with pixels / 16;
+  y = π(digit) mod C, π a seeded permutation of the digits.
 - ``mixture`` — K = 4C Gaussian clusters: x = μ_k + ξ/2, k uniform, μ_k ~ N(0, I_d), ξ ~ N(0, I_d);
   y = π(k) for a random balanced map π from clusters to classes. A changed task is a new map π.
 
@@ -74,11 +77,33 @@ def _mixture_labels(cluster, classes, gen):
     return balanced_map[torch.randperm(k, generator=gen)][cluster]
 
 
+def _digits_inputs(n, d, classes, gen):
+    """scikit-learn's 8×8 digits (1,797 images shipped with the package), pixel values / 16, as (n, 1, 8, 8):
+    the first n of a seeded permutation. ``d`` is ignored (64 pixels)."""
+    from sklearn.datasets import load_digits  # imported here: only this task needs scikit-learn
+
+    digits = load_digits()
+    if n > len(digits.target) or not 2 <= classes <= 10:
+        raise ValueError(f"digits has {len(digits.target)} images of 10 digits (got n={n}, "
+                         f"classes={classes}; accepted: n ≤ 1797, 2 ≤ classes ≤ 10)")
+    idx = torch.randperm(len(digits.target), generator=gen)[:n]
+    X = torch.as_tensor(digits.images, dtype=torch.float64)[idx, None] / 16
+    return X, torch.as_tensor(digits.target)[idx]
+
+
+def _digits_labels(target, classes, gen):
+    """y = π(digit) mod classes for a seeded permutation π of the 10 digits (a changed task is a new π)."""
+    return torch.randperm(10, generator=gen)[target] % classes
+
+
 TASKS: dict[str, TaskKind] = {t.name: t for t in [
     TaskKind("teacher", "Gaussian inputs labelled by a random one-hidden-layer ReLU teacher",
              _teacher_inputs, _teacher_labels),
     TaskKind("mixture", "Gaussian mixture, 4 clusters per class, random balanced cluster→class map",
              _mixture_inputs, _mixture_labels),
+    TaskKind("digits", "scikit-learn's 8×8 handwritten digits (shipped with the package), classes permuted "
+                       "by "
+             "the label seed", _digits_inputs, _digits_labels),
 ]}
 
 
@@ -103,7 +128,7 @@ class Task:
         return replace(self, X=self.X.to(dtype=dtype, device=device), y=self.y.to(device=device))
 
     def describe(self) -> str:
-        n, d = self.X.shape
+        n, d = self.X.shape[0], self.X[0].numel()
         return f"{self.kind} n={n} d={d} C={self.classes} seed={self.seed} labels={self.label_seed}"
 
 

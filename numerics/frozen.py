@@ -26,8 +26,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from numerics.data import Task, make_task
+from numerics.metrics import exact_dead, flat_mask, paper_dead
 from numerics.models import MLP, seeded
-from numerics.probes import dead_units, exact_dead, flat_mask, paper_dead
+from numerics.probes import dead_units
 from numerics.train import History, Warm, train, train_step
 from theory import activations
 from theory.frozen import box_sup, dead_edge

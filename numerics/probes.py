@@ -1,169 +1,569 @@
-"""Per-unit measurements of frozen (dead) units, vectorized per layer.
+"""Probes on any torch model: what its units do on data.
 
-For a hidden unit j with pre-activation z_j(x) (the activation's input, after normalization) and
-activation h_j(x) = f(z_j(x)) on data x_1..x_N:
+**Taps.** A unit lives where an elementwise activation f is applied: its input z is the unit's
+pre-activation, its output h = f(z) (``numerics.unitgraph``: sites and the registry names of their
+activations). ``Taps`` finds every site of an ``nn.Module`` by tracing its ``forward`` with
+``torch.fx`` — so ``F.relu(x)`` inside a custom ``forward`` is found as well as ``nn.ReLU``/
+``nn.GELU`` modules and ``numerics.models.Act`` — and puts a tap before and after each: a pass-through
+that shows z (before an in-place activation overwrites it) and h to a callback. When tracing fails
+(data-dependent control flow), forward hooks on the activation *modules* take over; functional
+activations are then invisible, and ``Taps.notes`` says so. A site's units lie on one axis of its
+tensors: the channels of a convolution (axis 1; every image and position is a sample of the channel,
+so a channel is dead iff dead at every sample and position), the features of a Linear layer (the last
+axis). ``stream`` runs the data through the model in chunks in eval mode (dropout off, BatchNorm
+running statistics), and the callback reduces each chunk at once: peak memory is the model plus one
+chunk's activations.
 
-- **exact dead** — z_j(x_i) ∈ Flat(f) for every i, where Flat(f) is the activation's flat set
-  from the registry (ReLU: z ≤ 0, matching torch's relu'(0) = 0). Then f'(z_j(x_i)) = 0 on every
-  sample: the hypothesis of frozen.gradient-zero, so the unit's incoming weights and bias get a
-  zero gradient from the data.
-- **paper dead** (App. B.2) — |h_j(x_i)| < 1e-7 on more than 95% of the samples. Exact dead implies
-  paper dead for ReLU (h = 0 on Flat); the converse fails for units active on a few samples.
-- **certified dead** (ReLU-like f: f = 0 on (−∞, 0], f ≥ 0; no normalization) — dead for every
-  future step of plain gradient descent on a fixed data set X:
-    layer 1: z_j(x) ≤ 0 for every x ∈ X. Its gradient is 0, so θ_j never moves and z_j(x) never
-             changes;
-    layer l > 1: b_j < 0 and w_ji ≤ 0 for every upstream unit i that is not itself certified.
-             Upstream activations are ≥ 0 and certified ones are 0, so z_j ≤ b_j < 0 whatever the
-             upstream layers learn; the unit's own parameters get zero gradient, so the signs stay:
-             by induction over steps and layers it is dead forever. (b_j < 0 keeps z strictly
-             inside the flat set, so the certificate does not lean on the convention f'(0) = 0.)
-  Units that are dead on X but not certified can be revived when upstream layers move.
-
-Every function takes whole layers: (samples, units) tensors in, per-unit boolean masks out.
+**What is measured.** ``dead_units`` (exact dead, stopping once every unit was seen alive),
+``certified_dead`` (``numerics.unitgraph.certify``), and ``measure``: every measure of
+``numerics.metrics`` on every site over a data set (one chunked pass; the clone partition, the
+certificate and the manifold dimension from the weights; the saturated measures from the gradient
+of the batch-mean loss on one batch, as the paper does). ``Probe`` records them during any training
+loop: ``Probe(model, X).every(100)``, then ``probe.step()`` after each update.
 """
 
 from __future__ import annotations
 
-import functools
-import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import sympy as sp
 import torch
+import torch.fx as fx
 import torch.nn.functional as F
+from torch import nn
+from torch.fx.passes.shape_prop import ShapeProp
 
-from numerics.models import MLP
+from numerics import metrics
+from numerics.models import Act
+from numerics.unitgraph import (
+    ACCEPTED,
+    Certificate,
+    ProbeError,
+    Site,
+    UnitGraph,
+    certify,
+    clone_partition,
+    function_activation,
+    manifold,
+    module_activation,
+    unit_graph,
+)
 from theory import activations
 
-PAPER_THRESHOLD = 1e-7
-PAPER_FRACTION = 0.95
+
+def _flatten_units(t: torch.Tensor, axis: int) -> torch.Tensor:
+    """(samples × positions, units): every position of every sample is a sample of the unit."""
+    return t.movedim(axis, -1).reshape(-1, t.shape[axis])
 
 
-@functools.cache
-def _flat_intervals(activation: str) -> tuple[tuple[float, float, bool, bool], ...]:
-    """The registry's flat set as (lo, hi, lo_open, hi_open) float intervals."""
-    flat = activations.get(activation).flat_set
-    parts = () if flat is sp.S.EmptySet else flat.args if isinstance(flat, sp.Union) else (flat,)
-    if not all(isinstance(p, sp.Interval) for p in parts):
-        raise ValueError(f"flat set of {activation!r} is not a union of intervals: {flat}")
-    return tuple((float(p.start), float(p.end), bool(p.left_open), bool(p.right_open)) for p in parts)
+class _Tap(nn.Module):
+    """Passes its input through, showing it to ``taps.on`` (when set) as site ``index``'s z or h."""
+
+    def __init__(self, taps: Taps, index: int, which: str):
+        super().__init__()
+        self.__dict__["taps"] = taps  # a plain reference, not a submodule
+        self.index, self.which = index, which
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = None if self.taps.on is None else self.taps.on(self.index, self.which, x)
+        return x if out is None else out
 
 
-def _within(z: torch.Tensor, lo: float, hi: float, lo_open: bool, hi_open: bool) -> torch.Tensor:
-    """z ∈ (lo, hi) with the given open/closed ends, elementwise; an infinite end costs nothing."""
-    above = None if lo == -math.inf else (z > lo if lo_open else z >= lo)
-    below = None if hi == math.inf else (z < hi if hi_open else z <= hi)
-    if above is None and below is None:
-        return torch.ones_like(z, dtype=torch.bool)
-    return below if above is None else above if below is None else above & below
+class _Tracer(fx.Tracer):
+    """torch.fx's tracer with the registry's ``Act`` kept as one call."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, Act) or super().is_leaf_module(m, qualname)
 
 
-def flat_mask(z: torch.Tensor, activation: str = "relu") -> torch.Tensor:
-    """Elementwise z ∈ Flat(f) (so f'(z) = 0 under torch's convention at the kinks)."""
-    mask = torch.zeros_like(z, dtype=torch.bool)
-    for interval in _flat_intervals(activation):
-        mask |= _within(z, *interval)
-    return mask
+def _example(X: torch.Tensor) -> torch.Tensor:
+    return X[: min(2, len(X))]
 
 
-def exact_dead(z: torch.Tensor, activation: str = "relu") -> torch.Tensor:
-    """Per unit: z in the flat set on every sample (z: samples × units). When the flat set is one
-    interval I (ReLU: (−∞, 0]) this is "min_x z and max_x z lie in I", one reduction per end."""
-    if z.shape[0] == 0:
-        raise ValueError("exact_dead needs at least one sample")
-    intervals = _flat_intervals(activation)
-    if len(intervals) == 1:
-        lo, hi, lo_open, hi_open = intervals[0]
-        dead = torch.ones(z.shape[1], dtype=torch.bool, device=z.device)
-        if hi < math.inf:
-            dead &= _within(z.amax(0), -math.inf, hi, False, hi_open)
-        if lo > -math.inf:
-            dead &= _within(z.amin(0), lo, math.inf, lo_open, False)
-        return dead
-    return flat_mask(z, activation).all(0)
+class Taps:
+    """The activation sites of ``model`` (read on ``example``, a few inputs) and a way to watch them.
 
-
-def paper_dead(h: torch.Tensor, threshold: float = PAPER_THRESHOLD,
-               fraction: float = PAPER_FRACTION) -> torch.Tensor:
-    """Per unit: |h| < threshold on more than ``fraction`` of the samples (h: samples × units)."""
-    return (h.abs() < threshold).sum(0) > fraction * h.shape[0]
-
-
-def _layer_z(model: MLP, i: int, h: torch.Tensor, units: torch.Tensor | None = None) -> torch.Tensor:
-    """Pre-activation of hidden layer i from its input h, as ``MLP.trace`` computes it; with
-    ``units`` (indices) only those units' z (only when there is no normalization)."""
-    lin = model.linears[i]
-    if units is not None:
-        return F.linear(h, lin.weight[units], None if lin.bias is None else lin.bias[units])
-    z = lin(h)
-    return model.norms[i](z) if model.norms is not None else z
-
-
-@torch.no_grad()
-def dead_units(model: MLP, X: torch.Tensor, chunk: int = 2048) -> list[torch.Tensor]:
-    """Exact dead units of every hidden layer of ``model`` on X, from one chunked forward pass.
-
-    A unit is alive as soon as one sample puts its z outside the flat set, so the pass does only
-    the work that can still change the answer: a chunk is propagated only up to the deepest layer
-    that has undecided units, at that layer (without normalization) only the undecided units' z are
-    computed, the read-out is never computed, and the pass stops once every unit is known alive.
-    Dropout is left out (the deterministic network); BatchNorm must be in eval mode, since a
-    chunked pass has no whole-data batch statistics.
-
-    "Exact" is relative to the computed forward pass: forwards of different shapes may round
-    differently, which matters only for a unit whose largest z is within rounding of a flat-set
-    edge (a check that needs the very forward of its gradient uses ``exact_dead`` on that trace).
+    ``graph`` is the fx graph (None when tracing failed and hooks are used; ``notes`` then says why).
+    ``on``: None, or a callable (site index, "z" or "h", tensor) called during every forward of
+    ``forward`` — z before the activation runs (so in-place activations are read correctly), h after;
+    a tensor it returns replaces the one passed on.
+    The taps share the model's parameters: training the model changes what they see.
     """
-    if model.norm == "batch" and model.training:
-        raise ValueError("dead_units needs BatchNorm in eval mode (running statistics): call model.eval()")
+
+    def __init__(self, model: nn.Module, example: torch.Tensor):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch nn.Module, not {type(model).__name__}")
+        check_finite_parameters(model)
+        self.model, self.on = model, None
+        self.notes: list[str] = []
+        self.sites: list[Site] = []
+        self.graph: fx.GraphModule | None = None
+        self._hooks: list[Any] = []
+        try:
+            graph = fx.GraphModule(model, _Tracer().trace(model))
+        except Exception as exc:  # data-dependent control flow, untraceable calls, ...
+            self.notes.append(f"torch.fx could not trace the model ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:160]}); reading activation modules with hooks, "
+                              "functional activations are not seen")
+            self._hook_sites(example)
+        else:
+            self.graph = graph
+            self._fx_sites(example)
+        if not self.sites:
+            raise ProbeError(f"no activation found in {type(model).__name__} (accepted: {ACCEPTED})")
+
+    # -- fx: insert taps around every activation node ------------------------------------------------
+    def _fx_sites(self, example: torch.Tensor) -> None:
+        gm = self.graph
+        with _eval(self.model), torch.no_grad():
+            ShapeProp(gm).propagate(example)
+        self.unit_graph_source = _copy_graph(gm)
+        modules = dict(gm.named_modules())
+        for node in list(gm.graph.nodes):
+            name = None
+            if node.op == "call_module":
+                name = module_activation(modules[node.target], f"module {node.target!r}")
+            else:
+                name = function_activation(node)
+            if name is None:
+                continue
+            shape = node.meta["tensor_meta"].shape
+            axis = _unit_axis(node, modules)
+            index = len(self.sites)
+            self.sites.append(Site(node.name, name, axis, int(shape[axis])))
+            z_tap, h_tap = f"lop_tap_{index}_z", f"lop_tap_{index}_h"
+            gm.add_submodule(z_tap, _Tap(self, index, "z"))
+            gm.add_submodule(h_tap, _Tap(self, index, "h"))
+            with gm.graph.inserting_before(node):
+                z = gm.graph.call_module(z_tap, (node.args[0],))
+            node.args = (z, *node.args[1:])
+            with gm.graph.inserting_after(node):
+                h = gm.graph.call_module(h_tap, (node,))
+            node.replace_all_uses_with(h, delete_user_cb=lambda user, h=h: user is not h)
+        gm.recompile()
+
+    # -- hooks: activation modules only --------------------------------------------------------------
+    def _hook_sites(self, example: torch.Tensor) -> None:
+        last_kind: list[str] = ["input"]
+        shapes: dict[str, tuple[tuple[int, ...], str]] = {}
+        named = list(self.model.named_modules())
+        found = [(path, module_activation(m, f"module {path!r}"), m) for path, m in named]
+        found = [(p, a, m) for p, a, m in found if a is not None]
+        temporary = []
+        for _, m in named:
+            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+                kind = "linear" if isinstance(m, nn.Linear) else "conv"
+                temporary.append(m.register_forward_hook(lambda *_, k=kind: last_kind.__setitem__(0, k)))
+        def shape_of(path: str):  # a pre-hook that returns something would replace the inputs
+            def hook(mod: nn.Module, args: tuple) -> None:
+                shapes.setdefault(path, (tuple(args[0].shape), last_kind[0]))
+            return hook
+
+        for path, _, m in found:
+            temporary.append(m.register_forward_pre_hook(shape_of(path)))
+        try:
+            with _eval(self.model), torch.no_grad():
+                self.model(example)
+        finally:
+            for t in temporary:
+                t.remove()
+        for path, name, m in found:
+            if path not in shapes:
+                continue  # not called on this input
+            shape, kind = shapes[path]
+            axis = 1 if (kind == "conv" or (kind == "input" and len(shape) >= 4)) and len(shape) > 2 \
+                else len(shape) - 1
+            index = len(self.sites)
+            self.sites.append(Site(path, name, axis, int(shape[axis])))
+            self._hooks.append(m.register_forward_pre_hook(
+                lambda mod, args, i=index: self._see_z(i, args)))
+            self._hooks.append(m.register_forward_hook(
+                lambda mod, args, out, i=index: self._see(i, "h", out)))
+
+    def _see(self, index: int, which: str, x: torch.Tensor) -> torch.Tensor | None:
+        return None if self.on is None else self.on(index, which, x)
+
+    def _see_z(self, index: int, args: tuple) -> tuple | None:
+        out = self._see(index, "z", args[0])
+        return None if out is None else (out, *args[1:])
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.graph(x) if self.graph is not None else self.model(x)
+
+    def unit_graph(self) -> UnitGraph:
+        """The model's unit graph (``numerics.unitgraph``); its ``reason`` says why not when the model
+        could not be traced."""
+        if self.graph is None:
+            why = "the model could not be traced by torch.fx: " + "; ".join(self.notes)
+            return UnitGraph([], [], reason=why)
+        return unit_graph(self.unit_graph_source, dict(self.graph.named_modules()), self.sites)
+
+    def close(self) -> None:
+        """Remove the hooks (hook mode); the fx taps live on a copy and need nothing."""
+        for h in self._hooks:
+            h.remove()
+        self._hooks = []
+
+    def stream(self, X: torch.Tensor, see: Callable[[int, str, torch.Tensor], None], chunk: int = 1024,
+               stop: Callable[[], bool] | None = None, flat: bool = True) -> None:
+        """For every chunk of X (eval mode, no gradient): ``see(site, "z", z)`` before the activation
+        and ``see(site, "h", h)`` after it, z and h as (samples × positions, units) tensors — or, with
+        ``flat=False``, as the model made them (units on ``sites[site].axis``, no copy) — to be reduced
+        at once (an in-place activation overwrites z). ``stop()`` after a chunk ends the pass early."""
+        if flat:
+            self.on = lambda i, which, t: see(i, which, _flatten_units(t, self.sites[i].axis))
+        else:
+            self.on = see
+        try:
+            with _eval(self.model), torch.no_grad():
+                for x in X.split(chunk):
+                    self.forward(x)
+                    if stop is not None and stop():
+                        break
+        finally:
+            self.on = None
+
+
+@dataclass
+class _Eval:
+    model: nn.Module
+
+    def __enter__(self) -> None:
+        self.modes = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+
+    def __exit__(self, *exc: Any) -> None:
+        for m, mode in self.modes:
+            m.training = mode
+
+
+def _eval(model: nn.Module) -> _Eval:
+    """Eval mode inside the block, every submodule's own mode restored after."""
+    return _Eval(model)
+
+
+def _copy_graph(gm: fx.GraphModule) -> fx.Graph:
+    g = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    out = g.graph_copy(gm.graph, env)
+    g.output(out)
+    for old, new in env.items():
+        new.meta = dict(old.meta)
+    return g
+
+
+_PRODUCERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_CHANNEL_WISE = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm, nn.Dropout,
+                 nn.Dropout1d, nn.Dropout2d, nn.Identity, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d,
+                 nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)
+
+
+def _unit_axis(node: fx.Node, modules: dict[str, nn.Module]) -> int:
+    """The unit axis of an activation's input: walk back through channel-wise operations to the
+    Linear (last axis) or convolution (axis 1) that made it; by shape when neither is found."""
+    ndim = len(node.meta["tensor_meta"].shape)
+    seen, todo = set(), [node.args[0]]
+    while todo:
+        n = todo.pop()
+        if not isinstance(n, fx.Node) or n in seen:
+            continue
+        seen.add(n)
+        if n.op == "call_module":
+            m = modules.get(n.target)
+            if isinstance(m, nn.Linear):
+                return ndim - 1
+            if isinstance(m, _PRODUCERS):
+                return 1
+            if isinstance(m, _CHANNEL_WISE) or module_activation(m, n.name) is not None:
+                todo.extend(a for a in n.args if isinstance(a, fx.Node))
+        elif n.op in ("call_function", "call_method") and (
+                n.target in (operator.add, operator.iadd, torch.add, operator.sub, operator.mul)
+                or function_activation(n) is not None):
+            todo.extend(a for a in n.args if isinstance(a, fx.Node))
+    return 1 if ndim >= 4 else ndim - 1
+
+
+def check_finite_parameters(model: nn.Module) -> None:
+    """ValueError naming the first parameter or buffer with NaN or inf entries."""
+    for kind, named in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
+        for name, p in named:
+            if p.is_floating_point() and not torch.isfinite(p).all():
+                raise ValueError(f"model {kind} {name!r} contains NaN or inf")
+
+
+def check_data(X: object, name: str = "X") -> torch.Tensor:
+    """``X`` as a tensor with a leading sample axis, at least one sample and finite entries."""
+    if isinstance(X, np.ndarray):
+        X = torch.from_numpy(X)
+    if not isinstance(X, torch.Tensor):
+        raise TypeError(f"{name} must be a torch tensor with samples on axis 0, not {type(X).__name__}")
+    if X.dim() < 2:
+        raise ValueError(f"{name} must have shape (samples, features...); got shape {tuple(X.shape)}")
     if X.shape[0] == 0:
-        raise ValueError("dead_units needs at least one sample")
-    undecided = [torch.ones(w, dtype=torch.bool, device=X.device) for w in model.widths[1:-1]]
-    for x in X.split(chunk):
-        deepest = max((i for i, u in enumerate(undecided) if u.any()), default=-1)
-        if deepest < 0:
-            break
-        h = x
-        for i in range(deepest + 1):
-            if i == deepest and model.norm is None:
-                units = undecided[i].nonzero().squeeze(1)
-                undecided[i][units] = exact_dead(_layer_z(model, i, h, units), model.activation)
-                break
-            z = _layer_z(model, i, h)
-            undecided[i] &= exact_dead(z, model.activation)
-            h = model.act(z)
-    return undecided
+        raise ValueError(f"{name} has no samples")
+    if X.is_floating_point() and not torch.isfinite(X).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return X
 
 
-@functools.cache
-def _relu_like(activation: str) -> bool:
-    """f ≡ 0 on (−∞, 0] and f ≥ 0: the sign argument of ``certified_dead`` applies."""
-    a = activations.get(activation)
-    return bool(a.flat_set.is_superset(sp.Interval(-sp.oo, 0)) and a(sp.S.Zero) == 0
-                and a.range[0] >= 0)
+def _inputs(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+    """X in the dtype and on the device of the model's parameters."""
+    X = check_data(X)
+    p = next(iter(model.parameters()), None)
+    return X.to(dtype=p.dtype if p is not None and X.is_floating_point() else X.dtype,
+                device=p.device if p is not None else X.device)
 
+
+def taps(model: nn.Module, X: torch.Tensor) -> Taps:
+    """The taps of ``model`` read on the first inputs of X."""
+    return Taps(model, _example(_inputs(model, X)))
+
+
+# ---- dead units -------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def certified_dead(model: MLP, X: torch.Tensor) -> list[torch.Tensor]:
-    """Units dead forever under plain gradient descent on the fixed data set X (module docstring):
-    layer 1 from the data (z ≤ 0 on every x ∈ X), deeper layers from signs alone
-    (b_j < 0 and w_ji ≤ 0 for every upstream unit i not certified)."""
-    if model.norm is not None:
-        raise ValueError(f"certified_dead needs a network without normalization (got norm={model.norm!r}): "
-                         "normalization mixes units, so the sign argument does not apply")
-    if not _relu_like(model.activation):
-        raise ValueError(f"certified_dead needs a ReLU-like activation (f = 0 on z ≤ 0, f ≥ 0); "
-                         f"{model.activation!r} is not")
-    first = model.linears[0]
-    certified = [(_layer_z(model, 0, X) <= 0).all(0)]
-    for lin in model.hidden[1:]:
-        if lin.bias is None:
-            certified.append(torch.zeros(lin.out_features, dtype=torch.bool, device=first.weight.device))
-            continue
-        sign_ok = (lin.weight <= 0) | certified[-1][None, :]
-        certified.append((lin.bias < 0) & sign_ok.all(1))
-    return certified
+def dead_units(model: nn.Module, X: torch.Tensor, chunk: int = 2048, tapped: Taps | None = None
+               ) -> list[torch.Tensor]:
+    """Exact dead units of every activation site of ``model`` on X (``metrics.exact_dead``), from one
+    chunked pass in eval mode that stops once every unit has been seen alive."""
+    X = _inputs(model, X)
+    t = tapped or taps(model, X)
+    stats = [metrics.LayerStats(s.activation, moments=False) for s in t.sites]
+
+    def see(i: int, which: str, v: torch.Tensor) -> None:
+        if which == "z":
+            stats[i].add_z(v, t.sites[i].axis)
+
+    def settled() -> bool:
+        return all(s.n and not s.exact_dead().any() for s in stats)
+
+    t.stream(X, see, chunk, settled, flat=False)
+    return [s.exact_dead() for s in stats]
+
+
+def certified_dead(model: nn.Module, X: torch.Tensor, batch_size: int = 256, tapped: Taps | None = None
+                   ) -> list[torch.Tensor]:
+    """Per activation site of ``model``, the units certified dead for every future step of gradient
+    descent on the fixed data set X with batches of ``batch_size`` (``certify``). Raises ProbeError
+    when no rule applies to any site (every activation not ReLU-like, or no unit graph)."""
+    X = _inputs(model, X)
+    t = tapped or taps(model, X)
+    certificate = certify(t.unit_graph(), t.sites, dead_units(model, X, tapped=t), batch_size)
+    if all(certificate.reasons) and not any(d.any() for d in certificate.dead):
+        raise ProbeError(f"no unit of {type(model).__name__} can be certified: {certificate.reasons[0]}")
+    return certificate.dead
+
+
+
+# ---- every metric of every site ------------------------------------------------------------------------
+
+@dataclass
+class Layer:
+    """The measures of one activation site (``measured.layers`` entries: ``record``)."""
+
+    name: str
+    activation: str
+    units: int
+    samples: int  # rows of the layer's activation matrix: samples × positions
+    exact_dead: int
+    certified_dead: int | None
+    paper_dead: int
+    dormant: dict[str, int]
+    saturated: int | None
+    saturated_invariant: int | None
+    duplicates: int | None  # None: second moments not measured (``spectra=False``)
+    duplicates_correlation: int | None
+    clone_blocks: list[int] | None
+    effective_rank: float | None
+    effective_rank_centred: float | None
+    stable_rank: float | None
+    participation_ratio: float | None
+    numerical_rank: int | None
+    masks: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    def record(self) -> dict[str, Any]:
+        return {"name": self.name, "activation": self.activation, "units": self.units,
+                "samples": self.samples,
+                "exact_dead": self.exact_dead, "certified_dead": self.certified_dead,
+                "paper_dead": self.paper_dead, "dormant": self.dormant, "saturated": self.saturated,
+                "saturated_batch_invariant": self.saturated_invariant, "duplicates": self.duplicates,
+                "duplicates_correlation": self.duplicates_correlation, "clone_blocks": self.clone_blocks,
+                "effective_rank": self.effective_rank, "effective_rank_centred": self.effective_rank_centred,
+                "stable_rank": self.stable_rank, "participation_ratio": self.participation_ratio,
+                "numerical_rank": self.numerical_rank}
+
+
+@dataclass
+class Measurement:
+    """All measures of a model on a data set: per site ``layers``, the unit ``graph``, the clone
+    ``labels`` per group (None with the reason in ``notes``), the ``certificate`` and the
+    ``trapped`` dimension (None where not computable: ``notes``)."""
+
+    sites: list[Site]
+    layers: list[Layer]
+    graph: UnitGraph
+    labels: list[np.ndarray] | None
+    certificate: Certificate
+    trapped: metrics.Trapped | None
+    notes: list[str]
+
+
+def default_loss(out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy for integer class targets, mean squared error for targets shaped like the output."""
+    if not targets.is_floating_point() and out.dim() == 2 and targets.dim() == 1:
+        return F.cross_entropy(out, targets)
+    if targets.shape == out.shape:
+        return F.mse_loss(out, targets.to(out.dtype))
+    raise ValueError(f"targets of shape {tuple(targets.shape)} ({targets.dtype}) fit neither cross-entropy "
+                     f"nor mean squared error for outputs of shape {tuple(out.shape)}")
+
+
+def site_gradients(tapped: Taps, x: torch.Tensor, targets: torch.Tensor | None,
+                   loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = default_loss,
+                   which: str = "h") -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """(h, ∂L/∂h) of every site on one batch, L the batch-mean loss, in eval mode; or (z, ∂L/∂z) with
+    ``which="z"``; both as (samples × positions, units). The model's gradients are left as they were."""
+    if which not in ("h", "z"):
+        raise ValueError(f"which must be 'h' or 'z', got {which!r}")
+    hs: dict[int, torch.Tensor] = {}
+
+    def on(i: int, seen: str, t: torch.Tensor) -> torch.Tensor | None:
+        if seen == which:
+            hs[i] = t
+        # the activation works on a copy of z, so an in-place one cannot overwrite the z we read
+        return t.clone() if seen == "z" and which == "z" else None
+
+    tapped.on = on
+    try:
+        with _eval(tapped.model), torch.enable_grad():
+            out = tapped.forward(x)
+            kept = [i for i in sorted(hs) if hs[i].requires_grad]
+            grads = torch.autograd.grad(loss(out, targets), [hs[i] for i in kept], allow_unused=True)
+    finally:
+        tapped.on = None
+    by_site = dict(zip(kept, grads))
+    h_out, g_out = [], []
+    for i, site in enumerate(tapped.sites):
+        h = hs[i].detach()
+        g = by_site.get(i)
+        g = torch.zeros_like(h) if g is None else g
+        h_out.append(_flatten_units(h, site.axis))
+        g_out.append(_flatten_units(g, site.axis))
+    return h_out, g_out
+
+
+def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = None, *,
+            loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = default_loss, chunk: int = 1024,
+            batch_size: int = 256, saturation_samples: int = 256, clones: bool = True, spectra: bool = True,
+            tapped: Taps | None = None) -> Measurement:
+    """Every measure of ``numerics.metrics`` on every activation site of ``model`` over X: one chunked
+    pass for the activation measures (peak memory: the model and one chunk), the clone partition and
+    the certificate from the weights, and, with ``targets``, the saturated measures from the gradient
+    of the batch-mean loss on the first ``saturation_samples`` samples (the paper uses one fixed
+    batch). ``batch_size`` is the training batch the BatchNorm certificate assumes; ``clones=False``
+    skips the clone partition, ``spectra=False`` the second moments (duplicates and ranks: a Gram
+    matrix per layer and its eigenvalues)."""
+    X = _inputs(model, X)
+    if targets is not None:
+        targets = check_data(targets[:, None] if isinstance(targets, torch.Tensor) and targets.dim() == 1
+                             else targets, "targets")
+        targets = targets[:, 0] if targets.shape[1:] == (1,) and not targets.is_floating_point() else targets
+        if len(targets) != len(X):
+            raise ValueError(f"targets has {len(targets)} samples, X has {len(X)}")
+    t = tapped or taps(model, X)
+    stats = [metrics.LayerStats(s.activation, moments=spectra) for s in t.sites]
+
+    def see(i: int, which: str, v: torch.Tensor) -> None:
+        (stats[i].add_z if which == "z" else stats[i].add_h)(v, t.sites[i].axis)
+
+    t.stream(X, see, chunk, flat=False)
+    notes = list(t.notes)
+    dead = [s.exact_dead() for s in stats]
+    graph = t.unit_graph()
+    labels = None
+    if clones:
+        try:
+            labels = clone_partition(graph)
+        except ProbeError as exc:
+            notes.append(str(exc))
+    certificate = certify(graph, t.sites, dead, batch_size)
+    trapped = None
+    try:
+        trapped = manifold(model, graph, labels, dead)
+    except ProbeError as exc:
+        notes.append(str(exc))
+    sat = sat_inv = None
+    if targets is not None:
+        hs, gs = site_gradients(t, X[:saturation_samples], targets[:saturation_samples], loss)
+        sat = [metrics._saturated(h, g) for h, g in zip(hs, gs)]
+        batch = len(X[:saturation_samples])
+        sat_inv = [metrics._saturated(h, g * batch) for h, g in zip(hs, gs)]
+    layers = []
+    for k, (site, s) in enumerate(zip(t.sites, stats)):
+        m = s.moments
+        block = None if labels is None else metrics.block_sizes(labels[graph.site_group(k)])
+        masks = {"exact_dead": dead[k], "certified_dead": certificate.dead[k], "paper_dead": s.paper_dead(),
+                 "silent": s.abs_sum == 0}
+        if m is not None:
+            masks |= {"duplicates": metrics.duplicates(m),
+                      "duplicates_correlation": metrics.duplicates(m, centred=True)}
+        refused = certificate.reasons[k] and not certificate.dead[k].any()
+        second = (None,) * 7 if m is None else (
+            int(masks["duplicates"].sum()), int(masks["duplicates_correlation"].sum()),
+            float(metrics.effective_rank(m)), float(metrics.effective_rank(m, centred=True)),
+            float(metrics.stable_rank(m)), float(metrics.participation_ratio(m)),
+            int(metrics.numerical_rank(m)))
+        layers.append(Layer(
+            site.name, site.activation, site.units, s.n, int(dead[k].sum()),
+            None if refused else int(certificate.dead[k].sum()), int(masks["paper_dead"].sum()),
+            {str(tau): int(s.dormant(tau).sum()) for tau in metrics.REDO_TAUS},
+            None if sat is None else int(sat[k].sum()), None if sat_inv is None else int(sat_inv[k].sum()),
+            *second[:2], block, *second[2:], masks))
+    return Measurement(t.sites, layers, graph, labels, certificate, trapped, notes)
+
+
+# ---- during training ------------------------------------------------------------------------------------
+
+class Probe:
+    """Records the measures of ``measure`` during any training loop, on a fixed probe set X:
+
+        probe = Probe(model, X).every(100)
+        for step in ...:
+            ...; optimizer.step(); probe.step()
+
+    ``step()`` counts updates and measures after every ``n``-th (the taps share the model's
+    parameters; nothing is hooked into the training forward, so the other steps cost one counter);
+    ``history`` holds (step, per-layer records, trapped) tuples. ``clones=False`` skips the clone
+    partition, ``spectra=False`` the Gram matrices and their eigenvalues (duplicates and ranks): the
+    two costs that do not shrink with the probe set (benchmarks/probe_overhead.py)."""
+
+    def __init__(self, model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = None, *,
+                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = default_loss, chunk: int = 1024,
+                 clones: bool = True, spectra: bool = True):
+        self.model, self.X, self.targets, self.loss = model, X, targets, loss
+        self.chunk, self.clones, self.spectra = chunk, clones, spectra
+        self.taps = taps(model, X)
+        self.interval, self.t = 1, 0
+        self.history: list[tuple[int, list[dict[str, Any]], metrics.Trapped | None]] = []
+
+    def every(self, n: int) -> Probe:
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"every(n) needs a positive integer, got {n!r}")
+        self.interval = n
+        return self
+
+    def step(self) -> Measurement | None:
+        self.t += 1
+        if self.t % self.interval:
+            return None
+        m = measure(self.model, self.X, self.targets, loss=self.loss, chunk=self.chunk, clones=self.clones,
+                    spectra=self.spectra, tapped=self.taps)
+        self.history.append((self.t, [layer.record() for layer in m.layers], m.trapped))
+        return m
 
 
 # ---- the registry's torch face against its SymPy face -----------------------------------------------

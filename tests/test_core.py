@@ -4,6 +4,7 @@ registry."""
 import ast
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -97,13 +98,60 @@ def test_every_claim_of_claims_md_is_registered_once_per_family():
         family_claims("plasticity")
 
 
+def _claims_md(root: Path | None = None) -> Path | None:
+    """CLAIMS.md of the shared folder: ``$LOP_SHARED/CLAIMS.md`` when that variable is set (then it must
+    exist: the test fails otherwise), else the nearest ``shared/CLAIMS.md`` in a folder above the checkout
+    (``../shared`` from /work/main, ``../../shared`` from a worktree /work/wt/NAME), else None."""
+    if os.environ.get("LOP_SHARED"):
+        return Path(os.environ["LOP_SHARED"]) / "CLAIMS.md"
+    root = Path(__file__).resolve().parent.parent if root is None else root
+    return next((p / "shared" / "CLAIMS.md" for p in root.parents if (p / "shared" / "CLAIMS.md").is_file()),
+                None)
+
+
+def test_claims_md_is_found_beside_the_checkout_or_through_lop_shared(tmp_path, monkeypatch):
+    monkeypatch.delenv("LOP_SHARED", raising=False)
+    repo = tmp_path / "wt" / "i1"
+    repo.mkdir(parents=True)
+    assert _claims_md(repo) is None
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "CLAIMS.md").write_text("x")
+    assert _claims_md(repo) == tmp_path / "shared" / "CLAIMS.md"  # a worktree: ../../shared
+    (tmp_path / "wt" / "shared").mkdir()
+    (tmp_path / "wt" / "shared" / "CLAIMS.md").write_text("y")
+    assert _claims_md(repo) == tmp_path / "wt" / "shared" / "CLAIMS.md"  # the nearest: ../shared
+    monkeypatch.setenv("LOP_SHARED", str(tmp_path / "elsewhere"))
+    assert _claims_md(repo) == tmp_path / "elsewhere" / "CLAIMS.md"
+
+
+def test_every_id_of_claims_md_is_registered_including_the_as_written_section():
+    """Every bold claim id of CLAIMS.md — the families and the "As written" section — is in the registry,
+    and every As-written id has a check. Runs wherever the shared CLAIMS.md is (fails, not skips, when
+    ``LOP_SHARED`` names a folder without one); skips only where there is none."""
+    path = _claims_md()
+    if path is None:
+        pytest.skip("no shared/CLAIMS.md above this checkout and LOP_SHARED not set")
+    assert path.is_file(), f"LOP_SHARED={os.environ.get('LOP_SHARED')} holds no CLAIMS.md"
+    import re
+
+    text = path.read_text(encoding="utf-8")
+    ids = set(re.findall(r"\*\*([a-z]+\.[a-z0-9-]+)\*\*", text))
+    section = text.split("## As written", 1)[1] if "## As written" in text else ""
+    as_written = set(re.findall(r"\*\*([a-z]+\.[a-z0-9-]+)\*\*", section))
+    assert as_written >= {"rank.prop31-main", "rank.mehler", "cloned.architectures"}
+    assert ids - set(CLAIMS) == set()
+    import checks.cloned  # noqa: F401  (the families that own As-written ids register their checks)
+    import checks.frozen  # noqa: F401
+    import checks.rank  # noqa: F401
+    assert all(CLAIMS[i].checks for i in as_written), [i for i in as_written if not CLAIMS[i].checks]
+
+
 def test_implemented_families_have_a_check_for_every_claim_and_one_name_per_check():
-    for family in ("frozen", "cloned", "rank"):
+    for family in ("frozen", "cloned", "rank", "stability"):
         assert verify.is_implemented(family) and claims.is_implemented(family)
         names = [(c.claim, c.name) for claim in family_claims(family) for c in claim.checks]
         assert len(names) == len(set(names)) and all(c.claim == claim.id for claim in family_claims(family)
                                                      for c in claim.checks)
-    assert not verify.is_implemented("stability") and not verify.load("stability")
     assert [c.name for c in CLAIMS["frozen.optimizers"].checks][:2] == ["optimizer-sgd", "optimizer-momentum"]
 
 

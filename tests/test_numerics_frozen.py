@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 import checks.frozen
 from numerics import frozen
 from numerics.data import TASKS, make_task
+from numerics.metrics import exact_dead, flat_mask, paper_dead
 from numerics.models import MLP
-from numerics.probes import certified_dead, dead_units, exact_dead, flat_mask, paper_dead
+from numerics.probes import certified_dead, dead_units
 from numerics.train import train
 from theory import activations
 from theory.evidence import VERDICTS, Config, Evidence
@@ -98,8 +99,14 @@ def test_certified_dead_follows_the_sign_induction():
     assert [bool(cert[l][u]) for l, u in ((1, 1), (1, 5), (2, 1), (2, 5))] == [True, False, False, True]
     with pytest.raises(ValueError, match="ReLU-like"):
         certified_dead(_net([4, 3, 2], "leaky_relu"), _data(d=4))
-    with pytest.raises(ValueError, match="normalization"):
-        certified_dead(MLP([4, 3, 3, 2], norm="layer"), _data(d=4).float())
+    # LayerNorm mixes units, so only its own bound certifies: β + |γ|√(width − 1) < 0
+    normed = MLP([4, 3, 3, 2], norm="layer")
+    assert not any(m.any() for m in certified_dead(normed, _data(d=4).float()))
+    with torch.no_grad():
+        normed.norms[1].bias[2] = -1.01 * 2 ** 0.5
+        normed.norms[1].bias[0] = -0.99 * 2 ** 0.5
+    assert [m.tolist() for m in certified_dead(normed, _data(d=4).float())] == [[False] * 3,
+                                                                                 [False, False, True]]
 
 
 def test_certified_units_never_move_under_sgd():

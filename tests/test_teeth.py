@@ -15,7 +15,7 @@ from cases import equivalence
 from cases.generator import planted_dead
 from checks import rank
 from checks.common import optimizer_verdict
-from numerics.probes import exact_dead, flat_mask, paper_dead
+from numerics.metrics import exact_dead, flat_mask, paper_dead
 from theory import activations, net
 from theory import frozen as theory_frozen
 from theory.evidence import Config
@@ -255,24 +255,30 @@ def test_the_box_condition_states_the_closed_kink():
 
 
 def test_exact_dead_refuses_no_sample():
-    """Kills: the empty-data guard of ``numerics.probes.exact_dead`` removed (no sample, no verdict)."""
-    with pytest.raises(ValueError, match="at least one sample"):
+    """Kills: the empty-data guard of ``numerics.metrics.exact_dead`` removed (no sample, no verdict)."""
+    with pytest.raises(ValueError, match="z has no samples"):
         exact_dead(torch.zeros(0, 3, dtype=torch.float64))
 
 
-def test_certified_dead_without_biases_certifies_no_deeper_unit():
-    """Kills: the bias-free branch of ``numerics.probes.certified_dead`` removed: without a bias the sign
-    argument (z ≤ b < 0) has nothing to stand on below the first layer."""
+def test_certified_dead_without_biases():
+    """Kills: the bias-free branch of ``metrics.sign_certificate`` removed (a crash) or certifying every
+    unit: without a bias the first layer is certified by its fixed data alone (z = Wx ≤ 0 on X ≥ 0), the
+    second layer, fed by a live unit, is not certified, and every certified unit is dead on the data."""
     from numerics.models import MLP
-    from numerics.probes import certified_dead
+    from numerics.probes import certified_dead, dead_units
 
     model = MLP([3, 4, 4, 2], bias=False).double()
     with torch.no_grad():
         for lin in model.linears:
             lin.weight.copy_(-lin.weight.abs())
-    X = torch.rand(8, 3, dtype=torch.float64)
+        model.linears[0].weight[3].abs_()  # one live first-layer unit feeds the second layer
+    X = torch.rand(8, 3, dtype=torch.float64) + 0.1
     first, second = certified_dead(model, X)
-    assert bool(first.all()) and not bool(second.any())
+    assert first.tolist() == [True, True, True, False] and not bool(second.any())
+    on_data = dead_units(model, X)
+    # dead on X (and, with W ≤ 0 on h ≥ 0, in fact forever: the sign rule asks for b < 0, so it is
+    # conservative here, never wrong)
+    assert bool(on_data[1].all())
 
 
 def test_backward_differences_are_the_delta_of_the_recursion():

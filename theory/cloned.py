@@ -22,7 +22,7 @@ the conditions derived in ``theory.manifolds``:
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,13 +36,14 @@ from theory.invariance import (
     Data,
     Quantity,
     Targets,
+    backward_signals,
     combination,
     loss_gradient,
     normal_support,
     random_rational,
 )
 from theory.manifolds import AffineManifold, Edge
-from theory.partition import Partition, partition
+from theory.partition import Partition, partition, quotient
 
 DPS = 50  # working precision of the exact-arithmetic gradient descent
 
@@ -233,6 +234,107 @@ def normalized_quantity(P: Partition, norm: str, what: str = "gradient", shared_
                 for name, p in (("γ", gamma), ("β", beta)):
                     d = sp.diff(L, p[a]) - sp.diff(L, p[b])
                     out[f"∂L/∂{name}[{a}] − ∂L/∂{name}[{b}]"] = d.xreplace(at)
+        return out
+
+    return quantity
+
+
+# ---- App. A.2 as printed: the base network and back-propagation --------------------------------------
+
+Divisor = Callable[[int, int], int]  # (|S_i|, |S_j|) ↦ the number W̃_ij divides the block pair's sum by
+
+
+def base_network(G: nx.DiGraph, P: Partition, w: Mapping[Edge, sp.Expr], divisor: Divisor = lambda si, sj: sj
+                 ) -> tuple[nx.DiGraph, dict[Edge, sp.Expr], dict[int, str]]:
+    """The base network of G under P at the weights w, as a DAG ``net.forward`` runs: block S_i becomes
+    its first member (with its attributes, so one activation per block), and the block pair (i, j) one
+    edge of weight W̃_ij = Σ_{u ∈ S_i, v ∈ S_j} w(u, v) / divisor(|S_i|, |S_j|). The default divides by
+    the receiving block, which is what incoming-equitable weights need (``theory.partition.quotient``);
+    App. A.2 prints the sending block, ``divisor=lambda si, sj: si``. Returns (B, W̃, block → its node);
+    B's nodes keep G's order, so its outputs are listed as G's."""
+    Q = quotient(G, P, w)
+    rep = {i: P.blocks[i][0] for i in Q}
+    kept = set(rep.values())
+    B = nx.DiGraph(spec=f"base of {G.graph.get('spec', 'G')}")
+    for v in G:
+        if v in kept:
+            B.add_node(v, **G.nodes[v])
+    wb = {}
+    for i, j, value in Q.edges(data="weight"):
+        si, sj = len(P.blocks[i]), len(P.blocks[j])
+        B.add_edge(rep[i], rep[j])
+        wb[(rep[i], rep[j])] = value * sp.Rational(sj, divisor(si, sj))
+    return B, wb, rep
+
+
+def base_forward_differences(P: Partition, divisor: Divisor = lambda si, sj: sj) -> Quantity:
+    """h(v) − h̃(ṽ) for every unit v, ṽ the base unit of v's block (``base_network`` with ``divisor``), on
+    every sample: zero on the incoming-equitable manifold with the receiving block's size."""
+
+    def quantity(G, w, X, Y, loss):
+        B, wb, rep = base_network(G, P, w, divisor)
+        out = {}
+        for i, x in enumerate(X):
+            _, h = net.forward(G, x, w)
+            _, hb = net.forward(B, x, wb)
+            for v in net.units(G):
+                out[f"h({v}) − h̃({rep[P.block_of[v]]}) at x^({i})"] = h[v] - hb[rep[P.block_of[v]]]
+        return out
+
+    return quantity
+
+
+def base_backward_differences(P: Partition, power: int = 1, divisor: Divisor = lambda si, sj: sj) -> Quantity:
+    """|S(v)|^power δ(v) − δ̃(ṽ) for every hidden unit v, on every sample (δ by ``backward_signals`` in
+    both networks). On the equitable manifold, with the receiving block's size in W̃, power 1 gives 0:
+    δ(u) = Σ_j δ_j f'_j Σ_{v ∈ S_j} w(u, v) = (1/|S_i|) Σ_j W̃_ij f'_j |S_j| δ_j, so |S| δ is the base's δ̃."""
+
+    def quantity(G, w, X, Y, loss):
+        B, wb, rep = base_network(G, P, w, divisor)
+        hidden = [v for v in net.units(G) if G.nodes[v]["kind"] == "hidden"]
+        out = {}
+        for i, (x, y) in enumerate(zip(X, Y)):
+            d = backward_signals(G, x, y, w, loss, hidden)
+            db = backward_signals(B, x, y, wb, loss, {rep[P.block_of[v]] for v in hidden})
+            for v in hidden:
+                r = rep[P.block_of[v]]
+                scale = sp.Integer(len(P.blocks[P.block_of[v]]))**power
+                out[f"|S|^{power} δ({v}) − δ̃({r}) at x^({i})"] = scale * d[v] - db[r]
+        return out
+
+    return quantity
+
+
+#: ∂ℓ/∂w(u, v) as App. A.2 writes it (``definition``, with its recursion for δ), as the proof of its
+#: Prop. A.5 abbreviates it (``shorthand``: 'the gradient of an edge from u to v is simply h(u)δ(v)'),
+#: and a planted misprint of the definition (the receiver's h for the sender's).
+BACKPROP_FORMS = ("definition", "shorthand", "planted")
+
+
+def backprop_residuals(form: str = "definition") -> Quantity:
+    """The paper's back-propagation formulas against ``sympy.diff`` of ℓ, on every sample: for
+    ``definition`` the recursion δ(v) − Σ_{u ∈ out(v)} δ(u) w(v, u) f'_u(z(u)) at every hidden unit and
+    ∂ℓ/∂w(u, v) − δ(v) f'_v(z(v)) h(u) on every edge; for ``shorthand`` ∂ℓ/∂w(u, v) − h(u) δ(v); for
+    ``planted`` ∂ℓ/∂w(u, v) − δ(v) f'_v(z(v)) h(v). δ(v) = ∂ℓ/∂h(v) (``backward_signals``)."""
+    if form not in BACKPROP_FORMS:
+        raise ValueError(f"unknown form {form!r} (accepted: {', '.join(BACKPROP_FORMS)})")
+
+    def quantity(G, w, X, Y, loss):
+        dphi = net.dphi_of(G)
+        out = {}
+        for i, (x, y) in enumerate(zip(X, Y)):
+            z, h = net.forward(G, x, w)
+            d = backward_signals(G, x, y, w, loss, net.units(G))
+            g = loss_gradient(G, w, [x], [y], loss)
+            if form == "definition":
+                for v in net.units(G):
+                    if G.nodes[v]["kind"] == "hidden":
+                        rec = sp.Add(*[d[u] * w[(v, u)] * dphi(u, z[u]) for u in G.successors(v)])
+                        out[f"δ({v}) − Σ δ(u) w({v},u) f'_u(z(u)) at x^({i})"] = d[v] - rec
+            for u, v in sorted(G.edges):
+                formula = {"definition": d[v] * dphi(v, z[v]) * h[u], "shorthand": h[u] * d[v],
+                           "planted": d[v] * dphi(v, z[v]) * h[v]}[form]
+                out[f"∂ℓ/∂w({u},{v}) − formula at x^({i})"] = g[(u, v)] - formula
         return out
 
     return quantity

@@ -37,18 +37,23 @@ VERDICTS = ("proved", "confirmed", "refuted", "qualified", "inconclusive")
 KINDS = ("symbolic", "numeric", "case")
 JSON_KEYS = ("claim", "check", "kind", "verdict", "summary", "setting", "measured", "counterexample",
              "seconds", "derivation", "figures")
-SERIES_KINDS = ("line", "step", "bar", "band", "hline", "vline", "heatmap")
+SERIES_KINDS = ("line", "step", "bar", "band", "area", "hline", "vline", "heatmap")
 SCALES = ("linear", "log")
 
 
 @dataclass(frozen=True)
 class Config:
-    """What every check is given: sizes (``quick`` for CI), the seed and the torch device."""
+    """What every check is given: sizes (``quick`` for CI), the seed and the torch device; ``model``
+    the user's network and data (``numerics.user.UserModel``, from ``--model``) or None; sweeps run
+    on ``workers`` local processes (0: this process) or a Dask ``scheduler`` address."""
 
     seed: int = 0
     quick: bool = False
     device: str = "cpu"
     progress: bool = True
+    model: Any = field(default=None, compare=False)
+    workers: int = 0
+    scheduler: str | None = None
 
 
 # ---- figures as data -------------------------------------------------------------------------------
@@ -59,7 +64,8 @@ class Series:
 
     ``line``/``step``: y against x (``step`` holds each value until the next x); ``bar``: bars of
     height y at positions x, with optional ``error`` bars; ``band``: filled between y and ``y2`` over
-    each x-interval ``[x[2k], x[2k+1]]`` (y, y2 scalars); ``hline``/``vline``: a horizontal line at y
+    each x-interval ``[x[2k], x[2k+1]]`` (y, y2 scalars); ``area``: filled between the curves y and y2
+    over x (e.g. a confidence interval around a line); ``hline``/``vline``: a horizontal line at y
     or a vertical one at x; ``heatmap``: the matrix ``z`` (rows along y, columns along x; x and y give
     the extent ``[first, last]``). ``style`` holds only looks: color (``C0``..``C9``, a name or
     ``#rrggbb``), linestyle (solid, dashed, dotted, none), linewidth, marker, markersize, alpha,
@@ -149,6 +155,8 @@ def derivation_item(label: str, value: Any) -> dict[str, Any]:
 
     item: dict[str, Any] = {"label": str(label), "text": str(value), "latex": None, "mathml": None,
                             "srepr": None}
+    if isinstance(value, sp.MatrixBase) and not isinstance(value, sp.Basic):
+        value = sp.ImmutableMatrix(value)  # a mutable matrix is no SymPy expression: it would be text only
     if isinstance(value, sp.Basic):
         item["text"] = sp.sstr(value)
         item["srepr"] = sp.srepr(value)

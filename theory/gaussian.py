@@ -406,6 +406,43 @@ def mehler_identity(degree: int = 3, d: int = 3) -> tuple[sp.Matrix, sp.Matrix]:
     return Cf, (Cf - mehler).applyfunc(sp.expand)
 
 
+HERMITE_CONVENTIONS = ("probabilists", "physicists")
+
+
+def hermite_polynomial(k: int, convention: str) -> sp.Expr:
+    """He_k (probabilists': orthogonal under e^{−x²/2}) or H_k (physicists': under e^{−x²}), in z."""
+    if convention not in HERMITE_CONVENTIONS:
+        raise ValueError(f"unknown Hermite convention {convention!r} (accepted: "
+                         f"{', '.join(HERMITE_CONVENTIONS)})")
+    return sp.hermite_prob(k, z) if convention == "probabilists" else sp.hermite(k, z)
+
+
+def polynomial_kernel(p: sp.Expr, q: sp.Expr, variance: sp.Expr = 1) -> sp.Expr:
+    """E p(X) q(Y) for polynomials p, q in z and (X, Y) centred Gaussian with variance ``variance`` and
+    correlation ρ: Σ p_m q_n v^{(m+n)/2} E X₁^m Y₁^n (``bivariate_moment``), a polynomial in ρ."""
+    P, Q = sp.Poly(sp.expand(p), z), sp.Poly(sp.expand(q), z)
+    v = sp.sympify(variance)
+    return sp.expand(sum(cp * cq * v**sp.Rational(m + n, 2) * bivariate_moment(m, n)
+                         for (m,), cp in P.terms() for (n,), cq in Q.terms()))
+
+
+def hermite_product_moments(K: int, convention: str, variance: sp.Expr = 1) -> sp.Matrix:
+    """M[k, l] = E P_k(X) P_l(Y) for k, l ≤ K, P the Hermite polynomials of ``convention`` and (X, Y) as in
+    ``polynomial_kernel``. Probabilists' at variance 1: δ_kl k! ρ^k; physicists' at variance 1/2:
+    δ_kl 2^k k! ρ^k (H_k(x) = 2^{k/2} He_k(√2 x))."""
+    P = [hermite_polynomial(k, convention) for k in range(K + 1)]
+    return sp.Matrix(K + 1, K + 1, lambda k, l: polynomial_kernel(P[k], P[l], variance))
+
+
+def physicists_coefficient(f: Activation, k: int) -> sp.Expr | None:
+    """c_k = (1/(2^k k! √π)) ∫ f(x) H_k(x) e^{−x²} dx exactly (elementary pieces only), by
+    ∫ g(x) e^{−x²} dx = √π E g(Z/√2), Z ~ N(0, 1): the coefficient of H_k in f's expansion in L²(e^{−x²})."""
+    hk = hermite_polynomial(k, "physicists")
+    scaled = adhoc(f"{f.name}(z/√2)", f.expr.subs(z, z / sp.sqrt(2)))
+    e = exact_expectation(scaled, lambda p: p * hk.subs(z, z / sp.sqrt(2)))
+    return None if e is None else sp.expand(e / (2**k * sp.factorial(k)))
+
+
 def _binom(n: int, k: int) -> int:
     return comb(n, k) if k >= 0 else 0
 

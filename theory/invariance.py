@@ -167,18 +167,24 @@ def forward_differences(P: Partition) -> Quantity:
     return quantity
 
 
+def backward_signals(G: nx.DiGraph, x: Mapping[str, sp.Expr], y: Sequence[sp.Expr],
+                     w: Mapping[Edge, sp.Expr], loss: str, nodes: Iterable[str]) -> dict[str, sp.Expr]:
+    """δ(v) = ∂ℓ/∂h(v) for the given units on one sample, by differentiation rather than the paper's
+    recursion: h(v) is perturbed to f_v(z(v)) + ε_v and ℓ differentiated in ε_v at 0."""
+    phi = net.phi_of(G)
+    eps = {v: sp.Symbol(f"ε[{v}]", real=True) for v in net.units(G)}
+    zero = {e: 0 for e in eps.values()}
+    ell, _ = net.dataset_loss(G, [x], [y], w, loss, phi=lambda v, z: phi(v, z) + eps[v])
+    return {v: sp.diff(ell, eps[v]).subs(zero) for v in nodes}
+
+
 def backward_differences(P: Partition) -> Quantity:
-    """δ(v) − δ(v') for consecutive members of every block, on every sample, where
-    δ(v) = ∂ℓ/∂h(v): h(v) is perturbed to f_v(z(v)) + ε_v and ℓ differentiated in ε_v at 0."""
+    """δ(v) − δ(v') for consecutive members of every block, on every sample (``backward_signals``)."""
 
     def quantity(G, w, X, Y, loss):
-        phi = net.phi_of(G)
-        eps = {v: sp.Symbol(f"ε[{v}]", real=True) for v in net.units(G)}
-        zero = {e: 0 for e in eps.values()}
         out = {}
         for i, (x, y) in enumerate(zip(X, Y)):
-            ell, _ = net.dataset_loss(G, [x], [y], w, loss, phi=lambda v, z: phi(v, z) + eps[v])
-            delta = {v: sp.diff(ell, eps[v]).subs(zero) for a_b in _pairs(P) for v in a_b}
+            delta = backward_signals(G, x, y, w, loss, {v for a_b in _pairs(P) for v in a_b})
             out.update({f"δ({a}) − δ({b}) at x^({i})": delta[a] - delta[b] for a, b in _pairs(P)})
         return out
 
@@ -222,17 +228,25 @@ def concrete_choice(G: nx.DiGraph) -> dict[str, str]:
 
 
 def instantiate(expr: sp.Expr, G: nx.DiGraph, choice: Mapping[str, str]) -> sp.Expr:
-    """expr with every generic f replaced by its stand-in activation (f' by its derivative) and
-    the generic ℓ(ŷ, y) by the squared error ½‖ŷ − y‖² (∂_kℓ by ŷ_k − y_k). One bottom-up pass
-    that rebuilds each distinct subexpression once (the expressions share subtrees heavily)."""
+    """expr with every generic f replaced by its stand-in activation (f' and higher derivatives by
+    its derivatives) and the generic ℓ(ŷ, y) by the squared error ½‖ŷ − y‖² (∂_kℓ by ŷ_k − y_k, the
+    second partials by its constant second derivatives). One bottom-up pass that rebuilds each
+    distinct subexpression once (the expressions share subtrees heavily)."""
     table: dict[str, Callable[..., sp.Expr]] = {}
     for fname, act_name in choice.items():
         act = activations.get(act_name)
         table[fname], table[f"{fname}'"] = act, act.prime
+        for k in (2, 3):
+            dk = sp.diff(act.expr, activations.z, k)
+            table[fname + "'" * k] = lambda arg, dk=dk: dk.subs(activations.z, arg)
     n = len(net.outputs(G))
     table["ell"] = lambda *a: sp.Add(*[(a[k] - a[n + k]) ** 2 for k in range(n)]) / 2
     for k in range(n):
         table[f"∂{k}ell"] = lambda *a, k=k: a[k] - a[n + k]
+    for j in range(2 * n):  # ∂j∂kℓ of the squared error: ±1 where j ≡ k (mod n), else 0
+        for k in range(j, 2 * n):
+            value = sp.Integer(0 if j % n != k % n else (1 if (j < n) == (k < n) else -1))
+            table[f"∂{j}∂{k}ell"] = lambda *a, value=value: value
     memo: dict[sp.Basic, sp.Basic] = {}
 
     def rebuild(e: sp.Basic) -> sp.Basic:

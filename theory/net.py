@@ -159,25 +159,25 @@ def input_symbols(G: nx.DiGraph, n_samples: int) -> list[dict[str, sp.Symbol]]:
     return [{x: sp.Symbol(f"{x}^({i})", real=True) for x in inputs(G)} for i in range(n_samples)]
 
 
-_GENERIC: dict[tuple[str, int], sp.FunctionClass] = {}
+_GENERIC: dict[tuple[str, int, tuple[int, ...]], sp.FunctionClass] = {}
 
 
-def generic_function(name: str, nargs: int = 1) -> sp.FunctionClass:
-    """An undefined real function of ``nargs`` arguments whose partial derivatives are undefined
-    functions too: f ↦ f' (one argument), ℓ ↦ ∂0ℓ, ∂1ℓ, … So the chain rule reads f'(z) rather
-    than SymPy's Subs(Derivative(f(ξ), ξ), ξ, z), which SymPy would build (and print, to name ξ) at
-    every step of a differentiation: several times faster, and shorter. One class per name."""
-    key = (name, nargs)
+def generic_function(name: str, nargs: int = 1, partials: tuple[int, ...] = ()) -> sp.FunctionClass:
+    """An undefined real function of ``nargs`` arguments whose partial derivatives, of every order,
+    are undefined functions too: f ↦ f' ↦ f'' (one argument), ℓ ↦ ∂0ℓ, ∂1ℓ ↦ ∂0∂1ℓ, … (``partials``:
+    the arguments differentiated so far, sorted, so mixed partials taken in either order are one
+    function). So the chain rule reads f'(z) rather than SymPy's Subs(Derivative(f(ξ), ξ), ξ, z),
+    which SymPy would build (and print, to name ξ) at every step of a differentiation: several times
+    faster, and shorter; second derivatives (Hessians, ``theory.curvature``) read f''(z) and ∂0∂1ℓ.
+    One class per (name, partials)."""
+    key = (name, nargs, partials)
     if key not in _GENERIC:
-        if nargs == 1:
-            parts = [sp.Function(f"{name}'", real=True)]
-        else:
-            parts = [sp.Function(f"∂{k}{name}", real=True) for k in range(nargs)]
 
         def fdiff(self, argindex=1):
-            return parts[argindex - 1](*self.args)
+            return generic_function(name, nargs, tuple(sorted((*partials, argindex - 1))))(*self.args)
 
-        _GENERIC[key] = type(name, (sp.Function,), {"fdiff": fdiff, "nargs": nargs, "is_real": True})
+        label = name + "'" * len(partials) if nargs == 1 else "".join(f"∂{k}" for k in partials) + name
+        _GENERIC[key] = type(label, (sp.Function,), {"fdiff": fdiff, "nargs": nargs, "is_real": True})
     return _GENERIC[key]
 
 

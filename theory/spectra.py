@@ -41,12 +41,17 @@ def effective_rank(values: np.ndarray) -> float:
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
-def effective_rank_equicorrelated(n: int, delta: np.ndarray) -> np.ndarray:
-    """r̃ of the n×n matrix (1 − δ)11ᵀ + δI: eigenvalues n − (n−1)δ (once) and δ (n − 1 times), so
-    p_1 = 1 − (n−1)δ/n, p_i = δ/n; log1p keeps it exact for tiny δ."""
+def entropy_equicorrelated(n: int, delta: np.ndarray) -> np.ndarray:
+    """H = ln r̃ of the n×n matrix (1 − δ)11ᵀ + δI: eigenvalues n − (n−1)δ (once) and δ (n − 1 times),
+    so p_1 = 1 − (n−1)δ/n, p_i = δ/n; log1p keeps it exact for tiny δ (and r̃ − 1 = expm1(H))."""
     delta = np.asarray(delta, float)
     q = (n - 1) * delta / n
-    return np.exp(-(1 - q) * np.log1p(-q) - q * np.log(delta / n))
+    return -(1 - q) * np.log1p(-q) - q * np.log(delta / n)
+
+
+def effective_rank_equicorrelated(n: int, delta: np.ndarray) -> np.ndarray:
+    """r̃ of the n×n matrix (1 − δ)11ᵀ + δI (``entropy_equicorrelated``)."""
+    return np.exp(entropy_equicorrelated(n, delta))
 
 
 def refined_gain(alpha_f: float, n: int, eps: np.ndarray) -> np.ndarray:
@@ -70,8 +75,13 @@ def numerical_rank(M: np.ndarray) -> tuple[int, float]:
 def psd_rank(M: np.ndarray, entry_error: float) -> tuple[int, float, float]:
     """(rank, λ_min, tolerance) of a symmetric PSD matrix known to ``entry_error`` per entry: an
     eigenvalue counts when it exceeds λ_max · d · eps + d · entry_error (Weyl)."""
-    lam = np.linalg.eigvalsh((M + M.T) / 2)
-    d = M.shape[0]
+    return psd_rank_of(np.linalg.eigvalsh((M + M.T) / 2), entry_error)
+
+
+def psd_rank_of(lam: np.ndarray, entry_error: float) -> tuple[int, float, float]:
+    """``psd_rank`` from the eigenvalues ``lam`` of the d × d matrix, when they are already known."""
+    lam = np.asarray(lam, dtype=np.float64)
+    d = len(lam)
     tol = lam.max() * d * np.finfo(float).eps + d * entry_error
     return int(np.sum(lam > tol)), float(lam.min()), float(tol)
 
@@ -101,6 +111,18 @@ def sample_of_rank(C: np.ndarray, r: int, n: int, rng: np.random.Generator) -> n
     G = rng.standard_normal((n, r))
     with one_thread():
         return (torch.as_tensor(G) @ torch.as_tensor(B).T).numpy()
+
+
+def sample_equicorrelated(n: int, d: int, eps: float, seed: int, dtype: torch.dtype = torch.float64
+                          ) -> np.ndarray:
+    """n rows N(0, C), C = (1 − ε)11ᵀ + εI (d × d), drawn as the authors' validation draws them: torch's
+    MultivariateNormal (a Cholesky factor of C in ``dtype``) from the seeded global stream, which is
+    restored afterwards."""
+    C = torch.full((d, d), 1 - eps, dtype=dtype) + eps * torch.eye(d, dtype=dtype)
+    with torch.random.fork_rng(devices=[]), one_thread():
+        torch.manual_seed(seed)
+        X = torch.distributions.MultivariateNormal(torch.zeros(d, dtype=dtype), C).sample((n,))
+    return X.numpy()
 
 
 def apply(f: Activation, X: np.ndarray) -> np.ndarray:

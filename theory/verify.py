@@ -20,12 +20,12 @@ import importlib.util
 import os
 import stat
 import sys
-import textwrap
 import time
 import traceback
 from pathlib import Path
 
 import checks
+from reports.terminal import verdict_table
 from theory import claims, threads
 from theory.claims import CLAIMS, FAMILIES, Claim, family_claims
 from theory.evidence import (
@@ -62,6 +62,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="small sizes (for CI)")
     p.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--model", metavar="FILE.py:NAME",
+                   help="check your own network: an nn.Module, or a callable returning one, in FILE.py")
+    p.add_argument("--data", metavar="X.pt", help="with --model: inputs, a torch.save tensor or .npy file")
+    p.add_argument("--targets", metavar="y.pt", help="with --model: targets (class indices or like the "
+                                                     "output)")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="run sweeps on N local processes (default 0: in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run sweeps on the Dask distributed scheduler at ADDRESS (pip install distributed)")
     return p
 
 
@@ -144,11 +153,41 @@ def _device(name: str) -> str:
     return name
 
 
+def _user_model(args: argparse.Namespace):
+    """``--model/--data/--targets`` loaded and validated (``numerics.user``), or None; the checks of the
+    user's network (``checks.model``) are imported with it."""
+    if args.model is None:
+        if args.data is not None or args.targets is not None:
+            raise UsageError("--data and --targets go with --model FILE.py:NAME")
+        return None
+    if args.data is None:
+        raise UsageError("--model needs --data X.pt (a tensor of inputs, or a .npy file)")
+    from numerics import user
+
+    try:
+        loaded = user.load(args.model, args.data, args.targets, args.device)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    importlib.import_module(f"{checks.__name__}.model")
+    return loaded
+
+
+def _sweeps(workers: int, scheduler: str | None) -> dict:
+    if workers < 0:
+        raise UsageError(f"--workers {workers}: give a number of processes ≥ 0 (0: this process)")
+    if scheduler is not None and workers:
+        raise UsageError("give either --workers N (a local process pool) or --scheduler ADDRESS, not both")
+    if scheduler is not None and importlib.util.find_spec("distributed") is None:
+        raise UsageError("--scheduler needs Dask distributed (pip install distributed); "
+                         "accepted without it: --workers N")
+    return {"workers": workers, "scheduler": scheduler}
+
+
 def run_claims(claims: list[Claim], config: Config) -> tuple[list[Evidence], list[tuple[str, str, str]]]:
     """Run and time every check of ``claims``; returns (evidence, errors as (claim, check, message))."""
     from tqdm import tqdm
 
-    checks = [c for claim in claims for c in claim.checks]
+    checks = [c for claim in claims for c in claim.checks if c.on_model == (config.model is not None)]
     evidence, errors = [], []
     bar = tqdm(checks, desc="checks", unit="check", disable=not config.progress or None, leave=False)
     for check in bar:
@@ -163,22 +202,6 @@ def run_claims(claims: list[Claim], config: Config) -> tuple[list[Evidence], lis
         ev.seconds = round(time.perf_counter() - start, 3)
         evidence.append(ev)
     return evidence, errors
-
-
-def verdict_table(evidence: list[Evidence], errors: list[tuple[str, str, str]], width: int = 110) -> str:
-    rows = [(e.claim, e.check, e.kind, e.verdict + (" (control)" if e.setting.get("control") else ""),
-             f"{e.seconds:.1f}", e.summary) for e in evidence]
-    rows += [(c, k, "-", "ERROR", "-", msg) for c, k, msg in errors]
-    head = ("claim", "check", "kind", "verdict", "s", "summary")
-    cols = [max(len(str(r[i])) for r in [head, *rows]) for i in range(5)]
-    lead = sum(cols) + 2 * 5
-    lines = ["  ".join(str(x).ljust(n) for x, n in zip(head[:5], cols)) + "  " + head[5]]
-    lines.append("-" * min(width + lead, lead + 60))
-    for r in rows:
-        wrapped = textwrap.wrap(r[5], max(40, width - lead)) or [""]
-        lines.append("  ".join(str(x).ljust(n) for x, n in zip(r[:5], cols)) + "  " + wrapped[0])
-        lines += [" " * lead + w for w in wrapped[1:]]
-    return "\n".join(lines)
 
 
 def _rebuild(args: argparse.Namespace, written: list[Path]) -> int:
@@ -262,7 +285,8 @@ def _main(argv: list[str] | None, written: list[Path]) -> int:
         html_path = _writable(html_arg, "html")
         _distinct(json=json_path, html=html_path)
         config = Config(seed=_seed(args.seed), quick=args.quick, device=_device(args.device),
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, model=_user_model(args),
+                        **_sweeps(args.workers, args.scheduler))
     except UsageError as exc:
         print(f"verify: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,204 @@
+"""The continual family: its decisions on planted effects (each can say false), the trapped
+dimension on planted dead units, a tiny end-to-end run of every check, and sweeps that give the same
+numbers in this process, a process pool and a two-worker Dask cluster."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import checks.continual as cc
+from cases.executor import executor, map_jobs
+from numerics.batched import Net
+from numerics.continual import Job, run
+from numerics.streams import BitFlip, TaskSequence
+from theory import verify
+from theory.claims import family_claims
+from theory.evidence import Config, dump_json, load_json
+
+
+def _effect(lo, hi):
+    return {"estimate": (lo + hi) / 2, "ci95": [lo, hi], "n": 30}
+
+
+UP, DOWN, FLAT = _effect(0.1, 0.3), _effect(-0.3, -0.1), _effect(-0.1, 0.1)
+
+
+def test_symptoms_decision():
+    base = {"error": UP, "exact_dead": UP, "paper_dead": UP, "duplicates": UP, "effective_rank": DOWN}
+    assert cc.symptoms_verdict(base)[0] == "confirmed"
+    assert cc.symptoms_verdict({**base, "duplicates": FLAT}) == (
+        "qualified",
+        ["exact_dead", "paper_dead", "effective_rank"],
+        ["duplicates"],
+    )
+    assert (
+        cc.symptoms_verdict(
+            {**base, "exact_dead": DOWN, "paper_dead": FLAT, "duplicates": FLAT, "effective_rank": UP}
+        )[0]
+        == "refuted"
+    )
+    assert cc.symptoms_verdict({**base, "error": FLAT})[0] == "inconclusive"
+
+
+def test_normalization_decision():
+    good = {"exact_dead": DOWN, "duplicates": DOWN, "effective_rank": UP}
+    assert cc.normalization_verdict({"batchnorm": good, "layernorm": good})[0] == "confirmed"
+    assert (
+        cc.normalization_verdict({"batchnorm": good, "layernorm": {**good, "duplicates": FLAT}})[0]
+        == "qualified"
+    )
+    assert cc.normalization_verdict({"batchnorm": {**good, "exact_dead": UP}})[0] == "refuted"
+
+
+def test_cbp_decision():
+    stable = _effect(-0.05, 0.05)
+    assert cc.cbp_verdict(DOWN, stable, UP) == "confirmed"
+    assert cc.cbp_verdict(DOWN, DOWN, FLAT) == "refuted"  # continual backprop loses rank like backprop
+    assert cc.cbp_verdict(FLAT, stable, UP) == "inconclusive"  # backprop loses nothing
+    assert cc.cbp_verdict(DOWN, _effect(-0.15, 0.0), UP) == "qualified"
+
+
+def test_escape_decision():
+    gone = {
+        "escaped": np.array([True, True]),
+        "redundancy_start": np.array([0.5, 0.5]),
+        "redundancy_end": np.array([0.0, 0.1]),
+    }
+    assert cc.escape_verdict(gone) == "confirmed"
+    assert cc.escape_verdict({**gone, "escaped": np.array([False, False])}) == "refuted"
+    assert cc.escape_verdict({**gone, "escaped": np.array([True, False])}) == "qualified"
+
+
+def test_spearman_within_configurations_sees_what_pooling_hides():
+    """Two configurations far apart in both x and y, but inside each x and y are unrelated: pooled ρ
+    is high, within-configuration ρ is not — the decision is then qualified, not confirmed."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 1, 60), rng.normal(10, 1, 60)])
+    y = np.concatenate([rng.normal(0, 1, 60), rng.normal(10, 1, 60)])
+    groups = np.repeat(["a", "b"], 60)
+    pooled, within = cc.spearman(x, y), cc.spearman(x, y, groups)
+    assert pooled["ci95"][0] > 0.5 and within["ci95"][0] < 0 < within["ci95"][1]
+    effects = {"trapped": {"pooled": pooled, "within_configurations": within}}
+    assert cc.manifolds_verdict(effects) == "qualified"
+    y2 = y + 3 * (x - np.repeat([0.0, 10.0], 60))  # now x orders the runs inside each configuration too
+    effects = {"trapped": {"pooled": cc.spearman(x, y2), "within_configurations": cc.spearman(x, y2, groups)}}
+    assert cc.manifolds_verdict(effects) == "confirmed"
+    flat = {"trapped": {"pooled": cc.spearman(x, rng.permutation(y)), "within_configurations": within}}
+    assert cc.manifolds_verdict(flat) == "refuted"
+
+
+def test_trapped_dimension_counts_a_planted_dead_unit():
+    """A first-layer unit dead on every 0/1 input (weights ≤ 0, bias < 0) pins its 21 incoming
+    parameters: trapped = 21 / 111 of the 20-5-1 learner, and the probes see it as exactly dead."""
+    job = Job(BitFlip(period=20), Net((20, 5, 1)), "bp", (0, 1), tasks=1)
+    from numerics import continual
+
+    learner = continual.learner(job)
+    learner.W[0][0, 3] = -learner.W[0][0, 3].abs()
+    learner.b[0][0, 3] = -1.0
+    prober = continual._Prober(learner, job)
+    task = next(job.stream.tasks(job.seeds, 1))
+    out = prober(learner, task)
+    assert out["exact_dead"][0] >= 0.2 and out["trapped"][0] >= 21 / 111 - 1e-12
+    assert out["trapped_cloned"][0] == 0
+
+
+TINY = cc.Sizes(
+    seeds=3,
+    bitflip=BitFlip(period=150),
+    long_tasks=6,
+    long_probe_every=2,
+    sweep_tasks=4,
+    sweep_probe_every=1,
+    sweep_widths=(3, 5),
+    sweep_interventions=("bp", "cbp", "dropout", "layernorm"),
+    duplicate_widths=(3, 5),
+    clone_tasks=2,
+    shuffled=TaskSequence("shuffled", epochs=4, batch=16, samples=48),
+    shuffled_tasks=4,
+    cnn_tasks=3,
+    permuted=TaskSequence("permuted", epochs=1, batch=32, samples=128),
+    permuted_tasks=3,
+    digits_probe_every=1,
+    snapshot_width=5,
+)
+
+
+def test_every_check_returns_evidence_on_tiny_sizes(monkeypatch, tmp_path):
+    monkeypatch.setitem(cc.SIZES, True, TINY)
+    cc.sweep.cache_clear()
+    config = Config(quick=True, progress=False)
+    verify.load("continual")
+    evidence, errors = verify.run_claims(family_claims("continual"), config)
+    assert not errors, errors
+    assert {e.claim for e in evidence} == {c.id for c in family_claims("continual")}
+    for e in evidence:
+        if e.setting.get("control"):
+            assert e.verdict in ("refuted", "inconclusive"), (e.check, e.verdict, e.summary)
+    back = load_json(dump_json(evidence))
+    assert [b.to_json() for b in back] == [e.to_json() for e in evidence]
+    from reports.render import render
+
+    html = render(evidence, family_claims("continual"), "continual", "tiny")
+    assert html.count("<svg") >= len(evidence) - 3
+    escape = next(e for e in evidence if e.check == "dropout-clone-escape")
+    assert max(escape.measured["backprop"]["distance_end"]) <= cc.CLONE_TOL  # SGD keeps an exact clone
+    cc.sweep.cache_clear()
+
+
+def _tiny_jobs():
+    problem = BitFlip(period=100)
+    return [Job(problem, Net((20, 4, 1)), iv, (0, 1), tasks=3) for iv in ("bp", "cbp", "dropout")]
+
+
+def _same(a, b):
+    for x, y in zip(a, b):
+        assert np.array_equal(x.history.loss, y.history.loss)
+        assert x.probes.keys() == y.probes.keys()
+        for k in x.probes:
+            assert np.array_equal(x.probes[k], y.probes[k]), k
+
+
+def test_a_process_pool_gives_the_numbers_of_this_process():
+    jobs = _tiny_jobs()
+    with executor() as pool:
+        here = map_jobs(run, jobs, pool)
+    with executor(workers=2) as pool:
+        _same(here, map_jobs(run, jobs, pool))
+
+
+def test_a_two_worker_dask_cluster_gives_the_numbers_of_this_process():
+    distributed = pytest.importorskip("distributed")
+    jobs = _tiny_jobs()
+    with executor() as pool:
+        here = map_jobs(run, jobs, pool)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        executor(scheduler=cluster.scheduler_address) as pool,
+    ):
+        _same(here, map_jobs(run, jobs, pool))
+
+
+def test_executor_bad_input():
+    with pytest.raises(ValueError, match="workers must be ≥ 0"), executor(workers=-1):
+        pass
+    with pytest.raises(ValueError, match="not both"), executor(workers=2, scheduler="tcp://x:1"):
+        pass
+
+
+def test_cli_refuses_bad_sweep_options(capsys):
+    assert verify.main(["continual", "--workers", "-1"]) == 2
+    assert "--workers -1" in capsys.readouterr().err
+    assert verify.main(["continual", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]) == 2
+
+
+def test_a_job_is_plain_data():
+    job = _tiny_jobs()[0]
+    assert dataclasses.replace(job, key="x") != job
+    with pytest.raises(ValueError, match="unknown intervention"):
+        Job(job.stream, job.net, "adam", (0,), 1)
+    assert torch.get_num_threads() >= 1
