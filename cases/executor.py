@@ -18,6 +18,7 @@ the same numbers (tests/test_executor.py runs a two-worker Dask cluster against 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -47,23 +48,43 @@ def _worker_threads() -> None:
     threads.configure()
 
 
-@contextlib.contextmanager
-def executor(workers: int = 0, scheduler: str | None = None) -> Iterator[Executor]:
-    """The executor for ``workers`` processes (0: this process) or a Dask ``scheduler`` address."""
+def check(workers: int = 0, scheduler: str | None = None, reach: bool = False, timeout: float = 10) -> None:
+    """ValueError/TypeError unless ``workers`` is an integer ≥ 0 and at most one of workers and
+    ``scheduler`` is given; with ``reach``, unless the scheduler answers within ``timeout`` seconds
+    (the command line asks before any check runs)."""
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise TypeError(f"workers must be an integer, not {type(workers).__name__}")
     if workers < 0:
-        raise ValueError(f"workers must be ≥ 0 (got {workers})")
+        raise ValueError(f"workers must be ≥ 0 (got {workers}; 0: this process)")
     if scheduler is not None and workers:
         raise ValueError("give either workers (a local process pool) or a scheduler address, not both")
     if scheduler is not None:
-        try:
-            from distributed import Client
-        except ImportError:
+        if not isinstance(scheduler, str) or not scheduler.strip():
+            raise ValueError(f"the scheduler address must be a non-empty text such as tcp://host:8786 "
+                             f"(got {scheduler!r})")
+        if importlib.util.find_spec("distributed") is None:
             raise ValueError("--scheduler needs Dask distributed (pip install distributed); "
-                             "accepted without it: --workers N") from None
-        try:
-            client = Client(scheduler, timeout=10)
-        except (OSError, TimeoutError) as exc:
-            raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc})") from None
+                             "accepted without it: --workers N")
+        if reach:
+            _connect(scheduler, timeout).close()
+
+
+def _connect(scheduler: str, timeout: float) -> Any:
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=timeout)
+    except Exception as exc:  # OSError/TimeoutError unreachable, ValueError malformed, ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r} ({first})") from None
+
+
+@contextlib.contextmanager
+def executor(workers: int = 0, scheduler: str | None = None) -> Iterator[Executor]:
+    """The executor for ``workers`` processes (0: this process) or a Dask ``scheduler`` address."""
+    check(workers, scheduler)
+    if scheduler is not None:
+        client = _connect(scheduler, 10)
         try:
             yield client.get_executor()
         finally:

@@ -45,7 +45,8 @@ from tqdm import tqdm
 
 from numerics import interventions as ivs
 from numerics.models import CNN, MLP
-from numerics.streams import TaskData, seed_generator
+from numerics.streams import TaskData, check_seeds, seed_generator
+from numerics.validate import count, number
 from theory import activations
 
 LOSSES = ("mse", "ce")
@@ -129,10 +130,11 @@ class Net:
             raise ValueError(f"unknown norm {self.norm!r} (accepted: none, batch, layer)")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r} (accepted: {', '.join(LOSSES)})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout {self.dropout} must be in [0, 1)")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive (got {self.lr})")
+        number(self.dropout, "dropout", 0, 1, hi_open=True)
+        number(self.lr, "lr", 0, lo_open=True)
+        for name in ("widths", "channels"):
+            for w in getattr(self, name):
+                count(w, f"each of {name}", 1)
         if self.channels:
             if self.image is None or len(self.image) != 3 or len(self.widths) < 1:
                 raise ValueError("a conv learner needs image (C, H, W) and widths (hidden..., outputs)")
@@ -266,9 +268,7 @@ class Batched:
                  dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"):
         self.intervention = ivs.get(intervention) if isinstance(intervention, str) else intervention
         self.net = net.with_intervention(self.intervention)
-        self.seeds = [int(s) for s in seeds]
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds must be distinct and at least one (got {list(seeds)})")
+        self.seeds = check_seeds(seeds)
         self.S, self.dtype, self.device = len(self.seeds), dtype, torch.device(device)
         self.t = 0
         self._draws: dict[str, SeedDraws] = {}
@@ -638,6 +638,11 @@ def train(learner: Batched, tasks: Iterable[TaskData], probe: Probe | None = Non
         _, seen = task.seen()
         outs = outs.reshape(learner.S, -1, outs.shape[-1])
         losses.append(learner.loss(outs, seen, task.classes).cpu().numpy())
+        diverged = [s for s, v in zip(learner.seeds, losses[-1]) if not np.isfinite(v)]
+        if diverged:  # a diverged run is never reported as a trained one
+            raise FloatingPointError(f"the loss is {losses[-1][learner.seeds.index(diverged[0])]} on task "
+                                     f"{task.index} for seed(s) {diverged} ({learner.net.describe()}, "
+                                     f"{iv.name}); lower the learning rate or check the data")
         if learner.net.loss == "ce":
             if task.classes is not None:
                 outs = outs.masked_fill(~task.classes[:, None, :], -math.inf)

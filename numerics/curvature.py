@@ -44,6 +44,7 @@ from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
 from numerics import clone as C
+from numerics import validate
 from numerics.models import MLP
 from theory.partition import Partition
 
@@ -75,7 +76,13 @@ class Objective:
     ):
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r} (accepted: {', '.join(LOSSES)})")
-        if X.shape[0] == 0 or X.shape[0] != y.shape[0]:
+        validate.check_finite_parameters(model)
+        X = validate.check_data(X, "X")
+        if not isinstance(y, torch.Tensor) or y.dim() == 0:
+            raise TypeError(f"y must be a torch tensor with one target per sample, not {type(y).__name__}")
+        if y.is_floating_point() and not torch.isfinite(y).all():
+            raise ValueError("y contains NaN or inf")
+        if X.shape[0] != y.shape[0]:
             raise ValueError(
                 f"X has {X.shape[0]} samples and y {y.shape[0]}; give one target per sample, "
                 "at least one sample"
@@ -117,6 +124,7 @@ class Objective:
 
     def hvps(self, V: torch.Tensor, chunk: int = 64) -> torch.Tensor:
         """H V for the rows of V (k × n), ``chunk`` products at a time (vmap)."""
+        validate.count(chunk, "chunk", 1)
         return torch.cat([vmap(self.hvp)(V[i : i + chunk]) for i in range(0, V.shape[0], chunk)])
 
     def hessian(self) -> torch.Tensor:
@@ -294,6 +302,7 @@ def lanczos(
     When N is smaller than the Krylov space, or rounding lets a tangent vector in, an end can come out
     as a tangent eigenvector of P H P (eigenvalue 0, share in N < 1 − 1e-8): that end is computed again
     on P H P ± c (I − P), c = 1 + 2 max|λ|, which moves the tangent eigenvalues past the other end."""
+    validate.number(tol, "tol", 0)
     count = [0]
 
     def operator(shift: float) -> LinearOperator:
@@ -334,6 +343,9 @@ def converge(obj: Objective, gtol: float = 1e-11, maxiter: int = 500) -> tuple[t
     (``scipy.optimize.minimize(method="trust-exact")`` with the exact Hessian: small networks), and
     the gradient's norm there. Converges quadratically near a non-degenerate minimum."""
     from scipy.optimize import minimize
+
+    validate.number(gtol, "gtol", 0, lo_open=True)
+    validate.count(maxiter, "maxiter", 1)
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         theta = torch.from_numpy(x)
@@ -416,6 +428,7 @@ def clone_inertia(obj: Objective, factor: int = 2) -> tuple[int, int, int]:
     of the block."""
     from theory.curvature import inertia
 
+    validate.count(factor, "factor", 2)  # factor 1 clones nothing; below it the counts would be negative
     model = obj.model
     widths = [model.widths[0], *[lin.out_features for lin in model.hidden]]
     neutral = sum(a * b for a, b in zip(widths[1:-1], widths[2:])) * (factor - 1) ** 2
@@ -444,6 +457,7 @@ class Split:
 def split_clone(base: MLP, layer: int, unit: int, lam: float) -> Split:
     """The wide network with unit ``unit`` of hidden layer ``layer`` cloned (``one_unit_cloning``,
     ``clone.lambda_split``) and the derivation's basis (``Split``), float64."""
+    validate.number(lam, "lam")
     base = copy.deepcopy(base).double()
     cloning = one_unit_cloning(C.widths(base), layer, unit)
     split = C.lambda_split(cloning, lam)
@@ -509,6 +523,8 @@ def tangent_linear(
     θ_t the on-manifold run (M invariant: P ∇L = 0 and P H τ = 0 for tangent τ, so tangent parts of
     the deviation do not feed the normal part at this order). The deviation starts as ``n1`` after
     step 1 (a kick at step 1). Returns ‖n_t‖ at the ``record`` steps and θ_t at the ``keep`` steps."""
+    validate.number(lr, "lr", 0, lo_open=True)
+    validate.count(steps, "steps", 0)
     theta, n = obj.theta.clone(), space.project(n1)
     norms, kept = {}, {}
     for t in range(1, steps + 1):

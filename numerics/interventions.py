@@ -59,6 +59,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from numerics.validate import count, number
+
 if TYPE_CHECKING:  # the learner: numerics.batched.Batched (duck-typed here, no import cycle)
     from numerics.batched import Batched, Trace
 
@@ -78,9 +80,9 @@ class CBP:
     def __post_init__(self) -> None:
         if self.variant not in CBP_VARIANTS:
             raise ValueError(f"unknown CBP variant {self.variant!r} (accepted: {', '.join(CBP_VARIANTS)})")
-        if not (0 <= self.rate <= 1) or not (0 < self.decay < 1) or self.maturity < 0:
-            raise ValueError(f"CBP needs 0 ≤ rate ≤ 1, 0 < decay < 1, maturity ≥ 0 (got rate={self.rate}, "
-                             f"decay={self.decay}, maturity={self.maturity})")
+        number(self.rate, "CBP rate", 0, 1)
+        number(self.decay, "CBP decay", 0, 1, lo_open=True, hi_open=True)
+        count(self.maturity, "CBP maturity", 0)
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,8 @@ class ReDo:
     every: int = 1000
 
     def __post_init__(self) -> None:
-        if self.tau < 0 or self.every < 1:
-            raise ValueError(f"ReDo needs tau ≥ 0 and every ≥ 1 (got tau={self.tau}, every={self.every})")
+        number(self.tau, "ReDo tau", 0)
+        count(self.every, "ReDo every", 1)
 
 
 @dataclass(frozen=True)
@@ -116,11 +118,14 @@ class Intervention:
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
             raise ValueError(f"unknown norm {self.norm!r} (accepted: none, batch, layer)")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout {self.dropout} must be in [0, 1)")
+        number(self.dropout, "dropout", 0, 1, hi_open=True)
         for name in ("weight_decay", "noise", "perturb"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be ≥ 0 (got {getattr(self, name)})")
+            number(getattr(self, name), name, 0)
+        number(self.noise_decay, "noise_decay", 0, 1, lo_open=True)
+        for name, kind in (("cbp", CBP), ("redo", ReDo)):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), kind):
+                raise TypeError(f"{name} must be a numerics.interventions.{kind.__name__} or None, not "
+                                f"{type(getattr(self, name)).__name__}")
 
     @property
     def optimizer(self) -> str:
@@ -193,6 +198,11 @@ def get(name: str, **changes: Any) -> Intervention:
     if unknown or not name:
         raise ValueError(f"unknown intervention {unknown[0] if unknown else name!r} "
                          f"(accepted: {', '.join(INTERVENTIONS)}, or several joined by +)")
+    fixed = ("name", "description", "breaks")
+    accepted = [f.name for f in fields(Intervention) if f.name not in fixed]
+    wrong = [k for k in changes if k not in accepted]
+    if wrong:  # a misspelt setting is refused, never ignored
+        raise ValueError(f"unknown intervention setting {wrong[0]!r} (accepted: {', '.join(accepted)})")
     parts = [INTERVENTIONS[n] for n in name.split("+")]
     found = parts[0] if len(parts) == 1 else compose(*parts)
     return replace(found, **changes) if changes else found

@@ -56,6 +56,7 @@ import numpy as np
 import sympy as sp
 import torch
 
+from numerics.validate import count, number
 from theory import activations, spectra
 
 PAPER_DEAD_THRESHOLD = 1e-7
@@ -85,6 +86,29 @@ def _tensor(x: object, name: str, min_dim: int = 2) -> torch.Tensor:
     if x.is_floating_point() and not torch.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or inf")
     return x
+
+
+def _threshold(threshold: object) -> float:
+    return number(threshold, "threshold", 0, lo_open=True)  # |h| < 0 would hold for no sample
+
+
+def _fraction(fraction: object) -> float:
+    return number(fraction, "fraction", 0, 1, hi_open=True)  # more than all samples: no unit ever
+
+
+def _labels(labels: object) -> np.ndarray:
+    """Block labels as a flat array of non-negative integers (a float label is refused, not truncated)."""
+    if isinstance(labels, torch.Tensor):
+        labels = labels.cpu().numpy()
+    try:
+        a = np.asarray(labels)
+    except (TypeError, ValueError) as exc:  # a ragged nesting
+        raise ValueError(f"labels must be an array of block numbers: {exc}") from None
+    if a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"labels must be integer block numbers, not {a.dtype} (e.g. {a.reshape(-1)[:3]})")
+    if a.size and a.min() < 0:
+        raise ValueError(f"labels must be non-negative block numbers (got {int(a.min())})")
+    return a.astype(np.int64).reshape(-1)
 
 
 def _samples(x: torch.Tensor, name: str) -> None:
@@ -154,6 +178,7 @@ def paper_dead(h: torch.Tensor, threshold: float = PAPER_DEAD_THRESHOLD,
     """Per unit: |h| < threshold on more than ``fraction`` of the samples (App. B.2)."""
     h = _tensor(h, "h")
     _samples(h, "h")
+    threshold, fraction = _threshold(threshold), _fraction(fraction)
     return _paper_dead((h.abs() < threshold).sum(-2), h.shape[-2], fraction)
 
 
@@ -176,7 +201,7 @@ def _dormancy(mean_abs: torch.Tensor) -> torch.Tensor:
 
 def dormant(h: torch.Tensor, tau: float = REDO_TAUS[0]) -> torch.Tensor:
     """ReDo's τ-dormant units: s_j ≤ τ."""
-    return dormancy(h) <= tau
+    return dormancy(h) <= number(tau, "tau", 0)
 
 
 def saturated(h: torch.Tensor, grad: torch.Tensor, threshold: float = SATURATION_THRESHOLD,
@@ -187,7 +212,7 @@ def saturated(h: torch.Tensor, grad: torch.Tensor, threshold: float = SATURATION
     if h.shape != grad.shape:
         raise ValueError(f"grad must have the shape of h {tuple(h.shape)}; got {tuple(grad.shape)}")
     _samples(h, "h")
-    return _saturated(h, grad, threshold, fraction)
+    return _saturated(h, grad, _threshold(threshold), _fraction(fraction))
 
 
 def _saturated(h: torch.Tensor, grad: torch.Tensor, threshold: float = SATURATION_THRESHOLD,
@@ -204,6 +229,8 @@ def saturated_invariant(h: torch.Tensor, grad: torch.Tensor, threshold: float = 
     any batch size (the batch-mean loss over B inputs puts 1/B on each one's gradient). ``batch``: B,
     by default the number of rows (give it when a row is a position of an input, as for a conv)."""
     grad = _tensor(grad, "grad")
+    if batch is not None:
+        count(batch, "batch", 1)
     return saturated(h, grad * (grad.shape[-2] if batch is None else batch), threshold, fraction)
 
 
@@ -351,6 +378,7 @@ def duplicates(h: torch.Tensor | Moments, threshold: float = DUPLICATE_THRESHOLD
                centred: bool = False) -> torch.Tensor:
     """The paper's duplicate units: j such that some k > j has similarity > ``threshold`` (cosine, or
     correlation when ``centred``). Every block of b near-identical units counts b − 1. (..., U) bool."""
+    threshold = number(threshold, "threshold", -1, 1, hi_open=True)  # similarity never exceeds 1
     sim = similarity(h, centred)
     later = torch.ones(sim.shape[-2:], dtype=torch.bool, device=sim.device).triu(1)
     return ((sim > threshold) & later).any(-1)
@@ -358,7 +386,7 @@ def duplicates(h: torch.Tensor | Moments, threshold: float = DUPLICATE_THRESHOLD
 
 def block_sizes(labels: torch.Tensor | np.ndarray | Sequence[int]) -> list[int]:
     """Sizes of the blocks with at least 2 units of one layer's block labels, largest first."""
-    counts = np.bincount(np.asarray(labels, dtype=np.int64).reshape(-1))
+    counts = np.bincount(_labels(labels))
     return sorted((int(c) for c in counts if c >= 2), reverse=True)
 
 

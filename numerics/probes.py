@@ -24,6 +24,7 @@ loop: ``Probe(model, X).every(100)``, then ``probe.step()`` after each update.
 
 from __future__ import annotations
 
+import contextlib
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ from numerics.unitgraph import (
     module_activation,
     unit_graph,
 )
+from numerics.validate import check_data, check_finite_parameters, count
 from theory import activations
 
 
@@ -119,7 +121,7 @@ class Taps:
     # -- fx: insert taps around every activation node ------------------------------------------------
     def _fx_sites(self, example: torch.Tensor) -> None:
         gm = self.graph
-        with _eval(self.model), torch.no_grad():
+        with _eval(self.model), torch.no_grad(), _fits(example):
             ShapeProp(gm).propagate(example)
         self.unit_graph_source = _copy_graph(gm)
         modules = dict(gm.named_modules())
@@ -166,7 +168,7 @@ class Taps:
         for path, _, m in found:
             temporary.append(m.register_forward_pre_hook(shape_of(path)))
         try:
-            with _eval(self.model), torch.no_grad():
+            with _eval(self.model), torch.no_grad(), _fits(example):
                 self.model(example)
         finally:
             for t in temporary:
@@ -214,6 +216,7 @@ class Taps:
         and ``see(site, "h", h)`` after it, z and h as (samples × positions, units) tensors — or, with
         ``flat=False``, as the model made them (units on ``sites[site].axis``, no copy) — to be reduced
         at once (an in-place activation overwrites z). ``stop()`` after a chunk ends the pass early."""
+        count(chunk, "chunk", 1)
         if flat:
             self.on = lambda i, which, t: see(i, which, _flatten_units(t, self.sites[i].axis))
         else:
@@ -287,31 +290,25 @@ def _unit_axis(node: fx.Node, modules: dict[str, nn.Module]) -> int:
     return 1 if ndim >= 4 else ndim - 1
 
 
-def check_finite_parameters(model: nn.Module) -> None:
-    """ValueError naming the first parameter or buffer with NaN or inf entries."""
-    for kind, named in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
-        for name, p in named:
-            if p.is_floating_point() and not torch.isfinite(p).all():
-                raise ValueError(f"model {kind} {name!r} contains NaN or inf")
-
-
-def check_data(X: object, name: str = "X") -> torch.Tensor:
-    """``X`` as a tensor with a leading sample axis, at least one sample and finite entries."""
-    if isinstance(X, np.ndarray):
-        X = torch.from_numpy(X)
-    if not isinstance(X, torch.Tensor):
-        raise TypeError(f"{name} must be a torch tensor with samples on axis 0, not {type(X).__name__}")
-    if X.dim() < 2:
-        raise ValueError(f"{name} must have shape (samples, features...); got shape {tuple(X.shape)}")
-    if X.shape[0] == 0:
-        raise ValueError(f"{name} has no samples")
-    if X.is_floating_point() and not torch.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return X
+@contextlib.contextmanager
+def _fits(example: torch.Tensor):
+    """A model that cannot run on the user's inputs (wrong width, channels, dtype) is a one-line
+    ValueError naming X and its shape, not torch's traceback from inside the graph."""
+    try:
+        yield
+    except (RuntimeError, TypeError, IndexError) as exc:
+        cause = exc
+        while cause.__cause__ is not None:  # ShapeProp wraps the module's own error
+            cause = cause.__cause__
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:200]
+        shape = ", ".join(map(str, example.shape[1:]))
+        raise ProbeError(f"the model cannot run on X of shape (samples, {shape}): {first}") from None
 
 
 def _inputs(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
     """X in the dtype and on the device of the model's parameters."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch nn.Module, not {type(model).__name__}")
     X = check_data(X)
     p = next(iter(model.parameters()), None)
     return X.to(dtype=p.dtype if p is not None and X.is_floating_point() else X.dtype,
@@ -351,6 +348,7 @@ def certified_dead(model: nn.Module, X: torch.Tensor, batch_size: int = 256, tap
     descent on the fixed data set X with batches of ``batch_size`` (``certify``). Raises ProbeError
     when no rule applies to any site (every activation not ReLU-like, or no unit graph)."""
     X = _inputs(model, X)
+    count(batch_size, "batch_size", 1)
     t = tapped or taps(model, X)
     certificate = certify(t.unit_graph(), t.sites, dead_units(model, X, tapped=t), batch_size)
     if all(certificate.reasons) and not any(d.any() for d in certificate.dead):
@@ -468,6 +466,8 @@ def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = No
     skips the clone partition, ``spectra=False`` the second moments (duplicates and ranks: a Gram
     matrix per layer and its eigenvalues)."""
     X = _inputs(model, X)
+    count(chunk, "chunk", 1), count(batch_size, "batch_size", 1)
+    count(saturation_samples, "saturation_samples", 1)
     if targets is not None:
         targets = check_data(targets[:, None] if isinstance(targets, torch.Tensor) and targets.dim() == 1
                              else targets, "targets")
@@ -544,6 +544,7 @@ class Probe:
     def __init__(self, model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = None, *,
                  loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = default_loss, chunk: int = 1024,
                  clones: bool = True, spectra: bool = True):
+        count(chunk, "chunk", 1)
         self.model, self.X, self.targets, self.loss = model, X, targets, loss
         self.chunk, self.clones, self.spectra = chunk, clones, spectra
         self.taps = taps(model, X)

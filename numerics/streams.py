@@ -50,6 +50,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from numerics import validate
+
 VARIANTS = ("paper", "code")
 SEQUENCES = ("permuted", "shuffled", "incremental")
 
@@ -60,8 +62,11 @@ def seed_generator(seed: int, purpose: str) -> torch.Generator:
     return torch.Generator().manual_seed((1_000_003 * int(seed) + zlib.crc32(purpose.encode())) % 2**62)
 
 
-def _check_seeds(seeds: Sequence[int]) -> list[int]:
-    seeds = [int(s) for s in seeds]
+def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """Distinct integer seeds, at least one (a float or a string is refused, not truncated)."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence | range):
+        raise TypeError(f"seeds must be a sequence of integers, not {type(seeds).__name__}")
+    seeds = [validate.count(s, "each seed", -(2**62), 2**62) for s in seeds]
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     if len(set(seeds)) != len(seeds):
@@ -140,6 +145,9 @@ class BitFlip:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown bit-flipping variant {self.variant!r} "
                              f"(accepted: {', '.join(VARIANTS)})")
+        for name in ("m", "f", "period", "features"):
+            validate.count(getattr(self, name), name, 1)
+        validate.number(self.beta, "beta")
         if not (1 <= self.f <= self.m) or self.period < 1 or self.features < 1:
             raise ValueError(f"bit-flipping needs 1 ≤ f ≤ m, period ≥ 1, features ≥ 1 "
                              f"(got m={self.m}, f={self.f}, period={self.period}, features={self.features})")
@@ -174,7 +182,8 @@ class BitFlip:
     def tasks(self, seeds: Sequence[int], count: int, dtype: torch.dtype = torch.float64,
               device: str | torch.device = "cpu") -> Iterator[TaskData]:
         """The first ``count`` periods of every seed, one ``TaskData`` (online, n = T) each."""
-        seeds = _check_seeds(seeds)
+        seeds = check_seeds(seeds)
+        validate.count(count, "count", 0)
         targets = [self.target(s) for s in seeds]
         flips = [seed_generator(s, "bitflip/flips") for s in seeds]
         bits = [seed_generator(s, "bitflip/bits") for s in seeds]
@@ -263,6 +272,8 @@ class TaskSequence:
             raise ValueError(f"unknown task sequence {self.kind!r} (accepted: {', '.join(SEQUENCES)})")
         if self.data not in DATASETS:
             raise ValueError(f"unknown data set {self.data!r} (accepted: {', '.join(DATASETS)})")
+        for name in ("epochs", "batch", "first", "step") + (("samples",) if self.samples is not None else ()):
+            validate.count(getattr(self, name), name, 1)
         if self.epochs < 1 or self.batch < 1 or (self.samples is not None and self.samples < 1):
             raise ValueError(f"epochs, batch and samples must be positive (got {self.epochs}, {self.batch}, "
                              f"{self.samples})")
@@ -303,7 +314,8 @@ class TaskSequence:
 
     def tasks(self, seeds: Sequence[int], count: int, dtype: torch.dtype = torch.float32,
               device: str | torch.device = "cpu") -> Iterator[TaskData]:
-        seeds = _check_seeds(seeds)
+        seeds = check_seeds(seeds)
+        validate.count(count, "count", 0)
         if count > self.max_tasks():
             raise ValueError(f"{self.describe()}: at most {self.max_tasks()} tasks (asked for {count})")
         ds = dataset(self.data)

@@ -16,7 +16,6 @@ each registry state entry).
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from numerics import validate
 from numerics.models import MLP, Trace
 from theory import updates
 from theory.threads import one_thread
@@ -44,10 +44,8 @@ class TorchUpdate:
     def __init__(self, name: str, params, hp: dict[str, float] | None = None, generator=None):
         self.spec = updates.get(name)
         self.hp = self.spec.hyperparameters(hp)
-        bad = next((k for k, v in self.hp.items() if not _finite_number(v)), None)
-        if bad is not None:
-            raise ValueError(f"hyper-parameter {bad!r} of {name!r} must be a finite number "
-                             f"(got {self.hp[bad]!r})")
+        for k, v in self.hp.items():
+            validate.number(v, f"hyper-parameter {k!r} of {name!r}")
         self.params = [p for p in params if p.requires_grad]
         self.generator = generator
         self.t = 0
@@ -70,31 +68,23 @@ class TorchUpdate:
         self.opt.step()
 
 
-def _finite_number(v: object) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _check_data(model: object, X: object, y: object, steps: object) -> None:
     """What ``train`` needs, each failure a one-line TypeError/ValueError naming the argument."""
     if not (isinstance(model, torch.nn.Module) and callable(getattr(model, "trace", None))):
         raise TypeError(f"model must be a numerics.models MLP or CNN (a module with .trace), not "
                         f"{type(model).__name__}")
-    for name, t in (("X", X), ("y", y)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, not {type(t).__name__}")
-    if X.dim() < 2:
-        raise ValueError(f"X has shape {tuple(X.shape)}; expected (samples, features...)")
-    if X.shape[0] == 0:
-        raise ValueError("train needs a non-empty data set (X has 0 samples)")
+    validate.check_finite_parameters(model)
+    if not isinstance(X, torch.Tensor):
+        raise TypeError(f"X must be a torch tensor, not {type(X).__name__}")
+    validate.check_data(X, "X")
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"y must be a torch tensor, not {type(y).__name__}")
     if y.dim() == 0 or y.shape[0] != X.shape[0]:
         raise ValueError(f"y has shape {tuple(y.shape)}, X has {X.shape[0]} samples; give one target per "
                          "sample")
-    if not torch.isfinite(X).all():
-        raise ValueError("X contains NaN or inf")
     if y.is_floating_point() and not torch.isfinite(y).all():
         raise ValueError("y contains NaN or inf")
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer (got {steps!r})")
+    validate.count(steps, "steps", 0)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,9 @@ def load_tensor(path_text: str, flag: str) -> torch.Tensor:
         if path.suffix == ".npy":
             value = torch.from_numpy(np.load(path, allow_pickle=False))
         else:
-            value = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # a refused pickle also warns: the one line below says it
+                warnings.simplefilter("ignore")
+                value = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ValueError(f"{flag} {path_text!r}: not a tensor file that torch.load (weights only) or "
                          f"numpy.load (no pickles) can read ({type(exc).__name__})") from None

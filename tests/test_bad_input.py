@@ -53,8 +53,9 @@ def _mse(a, b):
     (lambda: net.random_dag(2, 2.5, 1), TypeError, "n_hidden must be an integer"),
     (lambda: net.random_dag(2, 2, 1, output_activation="bogus"), ValueError, "unknown activation 'bogus'"),
     # training
-    (lambda: train.train(_mlp(), X, Y, steps=-3), ValueError, "steps must be a non-negative integer"),
-    (lambda: train.train(_mlp(), X, Y, steps=2.5), ValueError, "steps must be a non-negative integer"),
+    (lambda: train.train(_mlp(), X, Y, steps=-3), ValueError, "steps must be an integer ≥ 0 (got -3)"),
+    (lambda: train.train(_mlp(), X, Y, steps=2.5), TypeError, "steps must be an integer, not float"),
+    (lambda: train.train(_nan_model(), X, Y, 2), ValueError, "'linears.0.weight' contains NaN"),
     (lambda: train.train(_mlp(), X, Y, 2, hp={"lrr": 0.1}), ValueError,
      "unknown hyper-parameter 'lrr' for optimizer 'adam' (accepted: lr, beta1, beta2, eps)"),
     (lambda: train.train(_mlp(), X, Y, 2, hp={"lr": math.nan}), ValueError,
@@ -63,12 +64,13 @@ def _mse(a, b):
      "unknown hyper-parameter 'momentum' for optimizer 'sgd' (accepted: lr)"),
     (lambda: train.train(nn.Sequential(nn.Linear(3, 2)).double(), X, Y, 2), TypeError,
      "model must be a numerics.models MLP or CNN"),
-    (lambda: train.train(_mlp(), X.numpy(), Y, 2), TypeError, "X must be a torch.Tensor"),
-    (lambda: train.train(_mlp(), X[:, 0], Y, 2), ValueError, "X has shape (16,)"),
+    (lambda: train.train(_mlp(), X.numpy(), Y, 2), TypeError, "X must be a torch tensor"),
+    (lambda: train.train(_mlp(), X[:, 0], Y, 2), ValueError, "X must have shape (samples, features...); got "
+     "shape (16,)"),
     (lambda: train.train(_mlp(), X, Y[:5], 2), ValueError, "y has shape (5,), X has 16 samples"),
     (lambda: train.train(_mlp(), X, torch.full((16, 2), math.nan, dtype=torch.float64), 2, loss_fn=_mse),
      ValueError, "y contains NaN"),
-    (lambda: train.train(_mlp(), X.new_zeros(0, 3), Y[:0], 2), ValueError, "non-empty data set"),
+    (lambda: train.train(_mlp(), X.new_zeros(0, 3), Y[:0], 2), ValueError, "X has no samples"),
     # equivalence graphs
     (lambda: graphs.weight_distance(np.array([[math.nan, 1.0], [1.0, 2.0]])), ValueError, "W contains NaN"),
     (lambda: graphs.weight_distance(np.ones((2, 2)), np.array([0.0, math.inf])), ValueError,

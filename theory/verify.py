@@ -173,13 +173,15 @@ def _user_model(args: argparse.Namespace):
 
 
 def _sweeps(workers: int, scheduler: str | None) -> dict:
-    if workers < 0:
-        raise UsageError(f"--workers {workers}: give a number of processes ≥ 0 (0: this process)")
-    if scheduler is not None and workers:
-        raise UsageError("give either --workers N (a local process pool) or --scheduler ADDRESS, not both")
-    if scheduler is not None and importlib.util.find_spec("distributed") is None:
-        raise UsageError("--scheduler needs Dask distributed (pip install distributed); "
-                         "accepted without it: --workers N")
+    """``--workers``/``--scheduler`` checked before any work: the scheduler must answer (5 s)."""
+    from cases import executor
+
+    try:
+        executor.check(workers, scheduler, reach=True, timeout=5)
+    except ValueError as exc:
+        given = f"--workers {workers}" if scheduler is None else f"--scheduler {scheduler!r}" + (
+            f" with --workers {workers}" if workers else "")
+        raise UsageError(f"{given}: {exc}") from None
     return {"workers": workers, "scheduler": scheduler}
 
 
