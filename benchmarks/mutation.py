@@ -5,7 +5,8 @@ that exercise it; a bug that passes them all is a missing test (or an equivalent
                                             [--timeout-factor F] [--out FILE]
 
 The deciding functions (``TARGETS``: the prover and its vacuity rule, the manifolds, the frozen
-hypothesis, the verdict rules of the checks, colour refinement, the dead-unit probes) are parsed with
+hypothesis, the verdict rules of the checks, colour refinement, the dead-unit measures and certificate, the
+continual family's verdict rules, Definition 4.2's inertia classes) are parsed with
 ``ast``; every point where one operator can be swapped is a mutant:
 
 - comparisons ``<``↔``<=``, ``>``↔``>=``, ``==``↔``!=``, ``is``↔``is not``, ``in``↔``not in``;
@@ -56,7 +57,10 @@ TARGETS = [
       "tests/test_frozen_symbolic.py"]),
     ("theory/frozen.py", ["live", "nonzero_somewhere", "frozen_hypothesis", "frozen_gradient"],
      ["tests/test_teeth.py", "tests/test_frozen_symbolic.py"]),
-    ("checks/common.py", ["optimizer_verdict"], ["tests/test_teeth.py"]),
+    ("checks/common.py", ["optimizer_verdict", "excludes_zero"],
+     ["tests/test_teeth.py", *[f"tests/test_continual.py::test_{t}" for t in (
+         "symptoms_decision", "cbp_decision", "escape_decision",
+         "spearman_within_configurations_sees_what_pooling_hides")]]),
     ("checks/cloned.py", ["_verdict", "_control", "trajectory", "control_incoming_only",
                           "trajectory_unequal_degrees", "dimension"],
      ["tests/test_teeth.py", "tests/test_bad_input.py", "tests/test_cloned_symbolic.py"]),
@@ -66,16 +70,30 @@ TARGETS = [
     ("cases/equivalence.py", ["coarsest_equitable_partition", "_refine_layer", "_leaders", "_gap_groups",
                               "_distance", "canonical", "_scale"],
      ["tests/test_teeth.py", "tests/test_equivalence.py"]),
-    ("numerics/probes.py", ["_within", "flat_mask", "exact_dead", "paper_dead", "certified_dead",
-                            "_relu_like"],
-     ["tests/test_teeth.py", "tests/test_numerics_frozen.py"]),
+    ("numerics/metrics.py", ["_within", "flat_mask", "flat_extremes", "exact_dead", "paper_dead",
+                             "_paper_dead", "_dormancy", "dormant", "_saturated", "duplicates",
+                             "sign_certificate", "norm_certificate"],
+     ["tests/test_teeth.py", "tests/test_metrics.py"]),
+    ("numerics/unitgraph.py", ["relu_like", "certify", "_sum_state", "_single_chain"],
+     ["tests/test_teeth.py", "tests/test_probes.py"]),
+    ("checks/continual.py", ["symptoms_verdict", "normalization_verdict", "cbp_verdict", "escape_verdict",
+                             "manifolds_verdict"],
+     [f"tests/test_continual.py::test_{t}" for t in ("symptoms_decision", "normalization_decision",
+                                                      "cbp_decision", "escape_decision",
+                                                      "spearman_within_configurations_sees_what_pooling_hides")]),
+    ("theory/curvature.py", ["zero_tolerance", "inertia", "classify"],
+     [f"tests/test_stability.py::test_{t}" for t in (
+         "classify_follows_definition_4_2_with_neutral_directions",
+         "inertia_counts_with_the_stated_tolerance_and_refuses_an_empty_spectrum",
+         "controls_come_out_refuted",
+         "a_swapped_class_rule_is_caught_by_the_planted_control")]),
 ]
 
 # issue 12's deliberate bugs: (name, module, text, replacement)
 LISTED = [
     ("refinement stops after one round", "cases/equivalence.py",
      "    while any(dirty):", "    while any(dirty) and rounds < 1:"),
-    ("flat set's closed end made open at the kink", "numerics/probes.py",
+    ("flat set's closed end made open at the kink", "numerics/metrics.py",
      "(z < hi if hi_open else z <= hi)", "(z < hi)"),
     ("δ-difference of cloned.backward vanishes", "theory/invariance.py",
      '"δ({a}) − δ({b}) at x^({i})": delta[a] - delta[b]',
@@ -88,9 +106,9 @@ LISTED = [
     ("frozen vacuity guard removed", "checks/frozen.py", "    if dead_weight:", "    if False:"),
     ("and → or in the rank lemma's criterion", "checks/rank.py",
      "abs(dev[-1]) <= LEMMA_TOL and abs(dev[-1])", "abs(dev[-1]) <= LEMMA_TOL or abs(dev[-1])"),
-    ("paper dead threshold shifted by 1e-3", "numerics/probes.py",
-     "PAPER_THRESHOLD = 1e-7", "PAPER_THRESHOLD = 1e-7 + 1e-3"),
-    ("flat-set end shifted by 1e-3", "numerics/probes.py",
+    ("paper dead threshold shifted by 1e-3", "numerics/metrics.py",
+     "PAPER_DEAD_THRESHOLD = 1e-7", "PAPER_DEAD_THRESHOLD = 1e-7 + 1e-3"),
+    ("flat-set end shifted by 1e-3", "numerics/metrics.py",
      "float(p.end), bool(p.left_open)", "float(p.end) + 1e-3, bool(p.left_open)"),
     ("prover: a vacuous quantity proved", "theory/invariance.py",
      "        if self.vacuous:\n            return \"inconclusive\"", "        if False:\n            pass"),

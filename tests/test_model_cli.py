@@ -5,6 +5,8 @@ line with exit status 2 and nothing written."""
 from __future__ import annotations
 
 import json
+import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -65,6 +67,10 @@ def files(tmp_path_factory):
     bad[3, 0, 0, 0] = float("nan")
     torch.save(bad, d / "nan.pt")
     torch.save({"X": bad}, d / "dict.pt")
+    torch.save(torch.randn(96, 5, generator=g), d / "wide.pt")
+    torch.save(torch.randint(0, 4, (5,), generator=g), d / "y5.pt")
+    (d / "pickle.pt").write_bytes(pickle.dumps(torch.zeros(3), protocol=4))  # not torch.save's format
+    (d / "text.pt").write_text("not a tensor")
     return d
 
 
@@ -112,11 +118,19 @@ def test_checks_that_do_not_apply_are_listed_not_decided(files, capsys):
     (["--model", "{d}/net.py:make", "--data", "{d}/y.pt"], "floating point"),
     (["--model", "{d}/net.py:make", "--data", "{d}/X.pt", "--targets", "{d}/X.pt"], "--targets"),
     (["--model", "{d}/net.py", "--data", "{d}/X.pt"], "FILE.py:NAME"),
+    (["--model", "{d}/net.py:make", "--data", "{d}/wide.pt"], "does not take inputs of shape (5,)"),
+    (["--model", "{d}/net.py:make", "--data", "{d}/X.pt", "--targets", "{d}/y5.pt"], "5 targets for 96"),
+    (["--model", "{d}/net.py:make", "--data", "{d}/pickle.pt"], "not a tensor file that torch.load"),
+    (["--model", "{d}/net.py:make", "--data", "{d}/text.pt"], "not a tensor file that torch.load"),
+    (["--model", "{d}/net.py:make", "--data", "{d}/none.pt"], "--data '{d}/none.pt': no such file"),
 ])
 def test_bad_input_is_one_line_and_exit_2(files, capsys, args, message):
     out = files / "never.json"
-    rc = verify.main(["frozen", "--quick", "--no-progress", *[a.format(d=files) for a in args],
-                      "--json", str(out)])
+    with warnings.catch_warnings(record=True) as warned:  # a warning would be a second line
+        warnings.simplefilter("always")
+        rc = verify.main(["frozen", "--quick", "--no-progress", *[a.format(d=files) for a in args],
+                          "--json", str(out)])
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert rc == 2 and len(err.splitlines()) == 1 and message.format(d=files) in err, err
+    assert not warned, [str(w.message) for w in warned]
     assert not out.exists()

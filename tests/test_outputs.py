@@ -100,6 +100,13 @@ def _one_line_exit_2(argv, capsys, where: Path) -> str:
     (["--seed", "-1"], "--seed -1 is out of range (accepted: integers 0..4294967295)"),
     (["--seed", "99999999999999999999"], "out of range"),
     (["--seed", str(2**32)], "out of range"),
+    # the sweep and device options, also before any check runs
+    (["--workers", "-1"], "--workers -1: workers must be ≥ 0"),
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
+    (["--scheduler", ""], "--scheduler '': the scheduler address must be a non-empty text"),
+    (["--scheduler", "nonsense"], "cannot reach the Dask scheduler at 'nonsense'"),
+    (["--scheduler", "tcp://127.0.0.1:1"], "cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'"),
+    (["--device", "gpu"], "unknown device 'gpu' (accepted: cpu, cuda)"),
 ])
 def test_bad_output_paths_and_seeds_are_refused_before_any_check_runs(fake, capsys, argv, message):
     (fake / "afile").write_text("a file")
@@ -107,6 +114,12 @@ def test_bad_output_paths_and_seeds_are_refused_before_any_check_runs(fake, caps
     os.symlink("loop2", fake / "loop1")
     os.symlink("loop1", fake / "loop2")
     assert message in _one_line_exit_2(["frozen", *argv], capsys, fake)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is present")
+def test_device_cuda_without_a_gpu_is_refused(fake, capsys):
+    assert "--device cuda: no CUDA device is available here (accepted: cpu)" in _one_line_exit_2(
+        ["frozen", "--device", "cuda"], capsys, fake)
 
 
 def test_an_unwritable_root_is_refused(fake, capsys, tmp_path):
