@@ -269,7 +269,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sample", type=int, default=0, help="generated mutants to draw (0: all)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", default="", help="only targets whose module contains this text")
+    ap.add_argument("--only", default="", help="only targets whose module contains this text (several: "
+                                              "comma-separated)")
     ap.add_argument("--listed-only", action="store_true", help="only issue 12's deliberate bugs")
     ap.add_argument("--timeout-factor", type=float, default=4.0)
     ap.add_argument("--out", default="", help="write every mutant and its outcome as JSON")
@@ -277,14 +278,15 @@ def main() -> None:
                                                 "tests): which of them the new tests kill")
     args = ap.parse_args()
 
-    targets = [t for t in TARGETS if args.only in t[0]]
+    only = args.only.split(",")
+    targets = [t for t in TARGETS if any(o in t[0] for o in only)]
     tests_of = {module: tests for module, _, tests in TARGETS}
     pool = [] if args.listed_only else [m for module, names, _ in targets for m in generated(module, names)]
     total = len(pool)
     if args.sample and args.sample < total:
         pool = sorted(random.Random(args.seed).sample(pool, args.sample), key=lambda m: (m.module, m.index))
     listed = [Mutant(module, "", 0, name, listed=name) for name, module, _, _ in LISTED
-              if args.only in module]
+              if any(o in module for o in only)]
     if args.rerun:  # the source must be unchanged since that run, or the indices point elsewhere
         fields = ("module", "function", "line", "what", "index", "variant", "listed")
         survivors = [Mutant(**{k: r[k] for k in fields}) for r in json.loads(Path(args.rerun).read_text())

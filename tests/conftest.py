@@ -21,10 +21,26 @@ settings.register_profile("thorough", max_examples=THOROUGH_EXAMPLES, deadline=N
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", help="also run the tests marked slow (minutes each)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: minutes of work; run with --slow or the thorough profile")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Under ``thorough`` a test's own @settings(max_examples=…) is raised to the profile's: explicit
-    settings would otherwise win over any profile."""
+    """Tests marked ``slow`` run only with ``--slow`` or under ``thorough``. Under ``thorough`` a test's
+    own @settings(max_examples=…) is raised to the profile's: explicit settings would otherwise win over
+    any profile."""
     floor = settings.default.max_examples
+    if not (config.getoption("--slow") or floor >= THOROUGH_EXAMPLES):
+        import pytest
+
+        skip = pytest.mark.skip(reason="slow: run with --slow or HYPOTHESIS_PROFILE=thorough")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(skip)
     if floor < THOROUGH_EXAMPLES:
         return
     for item in items:

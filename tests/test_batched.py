@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmarks.bitflip_reference import reference
 from numerics import batched as nb
@@ -275,3 +277,33 @@ def test_cbp_breaks_utility_ties_towards_the_lower_unit():
         learner.step(x, y)
     assert learner.resets.replaced[0].tolist() == [1]
     assert float(learner.b[0][0, 1]) == 0.0 and torch.equal(learner.W[0][0, 2:], kept)
+
+
+# ---- property: random architectures (the continual family's learner) ----------------------------------
+
+@settings(max_examples=8, deadline=None)
+@given(widths=st.lists(st.integers(1, 6), min_size=3, max_size=5), seeds=st.integers(1, 3),
+       activation=st.sampled_from(["relu", "tanh", "sigmoid", "leaky_relu", "elu"]),
+       norm=st.sampled_from([None, "batch", "layer"]), loss=st.sampled_from(["mse", "ce"]),
+       batch=st.integers(2, 5), seed=st.integers(0, 2**16))
+def test_every_gradient_is_autograds_on_random_architectures(widths, seeds, activation, norm, loss, batch,
+                                                             seed):
+    """The written-out backward pass of a random MLP learner (depth, widths, activation, normalization,
+    loss, runs per batch drawn) is autograd's on every run's ``numerics.models`` network."""
+    if loss == "mse":
+        widths[-1] = 1
+    elif widths[-1] < 2:
+        widths[-1] = 2
+    net = Net(tuple(widths), activation, norm, loss=loss)
+    learner = Batched(net, [seed + k for k in range(seeds)])
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(seeds, batch, net.inputs, generator=g, dtype=torch.float64)
+    y = (torch.randn(seeds, batch, generator=g, dtype=torch.float64) if loss == "mse"
+         else torch.randint(0, widths[-1], (seeds, batch), generator=g))
+    trace = learner.forward(x, train=True)
+    grads = learner.backward(trace, learner.dloss(trace.out, y))
+    for s in range(seeds):
+        ref, out = _autograd(learner, net, x, y, s)
+        assert torch.allclose(trace.out[s].reshape(out.shape), out, rtol=0, atol=1e-12)
+        for mine, theirs in zip(grads, ref):
+            assert torch.allclose(mine[s].reshape(theirs.shape), theirs, rtol=1e-9, atol=1e-11)

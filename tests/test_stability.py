@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checks import stability as S
 from numerics import clone as C
@@ -358,3 +360,23 @@ def test_sympy_exact_normal_spectrum_matches_torch_on_a_small_clone_and_intersec
         assert len(exact) == len(numeric)
         assert max(abs(a - b) for a, b in zip(exact, numeric)) < 1e-12
         assert min(abs(v) for v in exact) < 1e-30
+
+
+# ---- property: random architectures ----------------------------------------------------------------
+
+@settings(max_examples=6, deadline=None)
+@given(widths=st.lists(st.integers(1, 4), min_size=3, max_size=4), act=st.sampled_from(["tanh", "relu"]),
+       factor=st.integers(2, 3), seed=st.integers(0, 2**16))
+def test_clone_inertia_from_the_base_alone_on_random_architectures(widths, act, factor, seed):
+    """Definition 4.2's inertia of the leaf M_D of an equal-split ×factor clone of a random base
+    (depth, widths, activation, factor and point drawn) is predicted from the base alone
+    (``curvature.clone_inertia``) and equals the inertia of the exact normal spectrum."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(12, widths[0], generator=g, dtype=torch.float64)
+    y = torch.randint(0, max(widths[-1], 2), (12,), generator=g)
+    widths[-1] = max(widths[-1], 2)
+    base = seeded(widths, act, seed).double()
+    cloning = C.expand(widths, factor)
+    obj = K.Objective(C.clone(base, cloning), X, y)
+    i = T.inertia(K.spectrum(obj, K.clone_space(obj, cloning)).values.numpy())
+    assert (i.negative, i.zero, i.positive) == K.clone_inertia(K.Objective(base, X, y), factor)
