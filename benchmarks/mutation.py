@@ -73,7 +73,7 @@ TARGETS = [
     ("numerics/metrics.py", ["_within", "flat_mask", "flat_extremes", "exact_dead", "paper_dead",
                              "_paper_dead", "_dormancy", "dormant", "_saturated", "duplicates",
                              "sign_certificate", "norm_certificate"],
-     ["tests/test_teeth.py", "tests/test_metrics.py"]),
+     ["tests/test_teeth.py", "tests/test_metrics.py", "tests/test_bad_input.py"]),
     ("numerics/unitgraph.py", ["relu_like", "certify", "_sum_state", "_single_chain"],
      ["tests/test_teeth.py", "tests/test_probes.py"]),
     ("checks/continual.py", ["symptoms_verdict", "normalization_verdict", "cbp_verdict", "escape_verdict",

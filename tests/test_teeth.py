@@ -355,3 +355,145 @@ def test_the_box_condition_derivation_reads_s_at_most_zero():
     """Kills: the derivation of the box check showing another bound than S ≤ 0."""
     ev = checks.frozen.manifold_box_condition(QUICK)
     assert ev.derivation[-1]["text"].endswith("<= 0")
+
+
+# ---- survivors of the mutation sample over the merged families' deciding code ------------------------
+
+def test_a_silent_unit_is_dormant_at_tau_zero():
+    """Kills: ReDo's rule s ≤ τ made s < τ in ``metrics.dormant``: a unit whose activations are all 0
+    has score 0, which is ≤ 0 (dormant) but not < 0."""
+    from numerics.metrics import dormant
+
+    h = torch.tensor([[0.0, 1.0], [0.0, 2.0], [0.0, 3.0]], dtype=torch.float64)
+    assert dormant(h, tau=0.0).tolist() == [True, False]
+
+
+def test_saturation_needs_more_than_the_fraction_of_samples():
+    """Kills: "more than 99% of the samples" made "at least 99%" in ``metrics._saturated``: exactly 99
+    of 100 samples with a vanishing gradient is not saturated, 100 of 100 is."""
+    from numerics.metrics import saturated
+
+    h = torch.ones(100, 2, dtype=torch.float64)
+    grad = torch.zeros(100, 2, dtype=torch.float64)
+    grad[0, 0] = 1.0
+    assert saturated(h, grad).tolist() == [False, True]
+
+
+def test_the_manifolds_verdict_refutes_only_strictly_below_the_weak_bound():
+    """Kills: ``ci95[1] < RHO_WEAK`` made ``≤`` in ``checks.continual.manifolds_verdict``: an interval
+    reaching exactly the weak bound is not "below" it, so it is inconclusive, not refuted."""
+    import checks.continual as cc
+
+    at = {"estimate": 0.1, "ci95": [-0.1, cc.RHO_WEAK]}
+    below = {"estimate": 0.1, "ci95": [-0.1, cc.RHO_WEAK - 1e-9]}
+    assert cc.manifolds_verdict({"trapped": {"pooled": at, "within_configurations": at}}) == "inconclusive"
+    assert cc.manifolds_verdict({"trapped": {"pooled": below, "within_configurations": below}}) == "refuted"
+
+
+def test_a_normalization_without_shift_certifies_none_of_its_units():
+    """Kills: the ``gamma is not None`` test of ``metrics.norm_certificate``'s shift-free branch
+    inverted: a scale without a shift (β = 0) certifies no unit, one False per unit."""
+    from numerics.metrics import norm_certificate
+
+    assert norm_certificate(torch.ones(3), None, 4).tolist() == [False, False, False]
+    assert norm_certificate(None, None, 4).tolist() == []
+
+
+def test_dropout_keeps_the_sign_a_certificate_needs():
+    """Kills: the dropout rule of ``unitgraph.certify`` dropped or inverted: dropout zeros or rescales by
+    1/(1 − p) > 0, so ReLU outputs stay ≥ 0 after it, and a second-layer unit with weights ≤ 0 and a
+    negative bias is certified dead through the dropout."""
+    from numerics.models import MLP
+    from numerics.probes import certified_dead
+
+    model = MLP([3, 4, 2, 2], dropout=0.3).double()
+    with torch.no_grad():
+        model.linears[1].weight[0] = -model.linears[1].weight[0].abs()
+        model.linears[1].bias[0] = -0.5
+        model.linears[1].weight[1] = model.linears[1].weight[1].abs()
+        model.linears[1].bias[1] = 0.5
+    X = torch.randn(16, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert certified_dead(model, X)[1].tolist() == [True, False]
+
+
+def test_a_pre_activation_used_elsewhere_gets_no_certificate_and_says_why():
+    """Kills: ``certify`` certifying (or not explaining) a site whose pre-activation feeds another path:
+    the parameters before it then move whatever the site does, so nothing is certified."""
+    from numerics.probes import certified_dead
+    from numerics.unitgraph import ProbeError
+
+    class Skip(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l1, self.l2, self.l3 = (torch.nn.Linear(3, 4), torch.nn.Linear(4, 2), torch.nn.Linear(4, 2))
+            with torch.no_grad():
+                self.l1.weight.copy_(-self.l1.weight.abs())
+                self.l1.bias.fill_(-1.0)  # every unit dead by the sign rule, were z used only here
+
+        def forward(self, x):
+            z = self.l1(x)
+            return self.l2(torch.relu(z)) + self.l3(z)
+
+    X = torch.rand(8, 3, dtype=torch.float64)
+    with pytest.raises(ProbeError, match="its pre-activation is also used elsewhere"):
+        certified_dead(Skip().double(), X)
+
+
+def test_the_scale_of_a_normalization_enters_its_certificate():
+    """Kills: γ ignored (or read when absent) in ``metrics.norm_certificate``: β + |γ|√(m − 1) < 0
+    certifies the small-scale unit, not the large-scale one; without γ the scale is 1."""
+    from numerics.metrics import norm_certificate
+
+    gamma, beta = torch.tensor([0.1, 10.0]), torch.tensor([-1.0, -1.0])
+    assert norm_certificate(gamma, beta, 4).tolist() == [True, False]
+    assert norm_certificate(None, torch.tensor([-2.0, -1.0]), 4).tolist() == [True, False]
+
+
+def test_the_sign_of_a_sum_follows_every_term():
+    """Kills: a wrong state test in ``unitgraph._sum_state``: an unknown term leaves the sum unknown, a
+    negative scale flips a sign, mixed signs are unknown."""
+    from numerics.unitgraph import NONNEG, NONPOS, UNKNOWN, ZERO, _sum_state
+
+    s = torch.tensor([UNKNOWN, ZERO, NONNEG, NONPOS], dtype=torch.int8)
+    zero = torch.zeros(4, dtype=torch.float64)
+    assert _sum_state([s], [1.0], zero).tolist() == [UNKNOWN, ZERO, NONNEG, NONPOS]
+    assert _sum_state([s], [-2.0], zero).tolist() == [UNKNOWN, ZERO, NONPOS, NONNEG]
+    nonneg, nonpos = torch.full((4,), NONNEG, dtype=torch.int8), torch.full((4,), NONPOS, dtype=torch.int8)
+    assert _sum_state([nonneg, nonpos], [1.0, 1.0], zero).tolist() == [UNKNOWN] * 4
+    assert _sum_state([s], [1.0], zero - 1).tolist() == [UNKNOWN, NONPOS, UNKNOWN, NONPOS]
+
+
+class _Residual(torch.nn.Module):
+    """h1 = relu(l1 x) dead by its signs; s = l2 h1 + h1; out = l3 relu(s) (+ l4 z1 with ``leak``)."""
+
+    def __init__(self, leak: bool):
+        super().__init__()
+        self.leak = leak
+        self.l1, self.l2, self.l3, self.l4 = (torch.nn.Linear(3, 4), torch.nn.Linear(4, 4),
+                                              torch.nn.Linear(4, 2), torch.nn.Linear(4, 2))
+        with torch.no_grad():
+            self.l1.weight.copy_(-self.l1.weight.abs())
+            self.l1.bias.fill_(-1.0)
+            self.l2.bias.fill_(-1.0)
+
+    def forward(self, x):
+        z1 = self.l1(x)
+        h1 = torch.relu(z1)
+        out = self.l3(torch.relu(self.l2(h1) + h1))
+        return out + self.l4(z1) if self.leak else out
+
+
+def test_a_certificate_through_a_residual_sum():
+    """Kills: ``unitgraph._single_chain`` walking past an activation (its other consumers do not move
+    anything before it): h1 is certified dead, l2 h1 + h1 is then ≤ 0 forever, so the second site is
+    certified too — but not when z1 also feeds another path (l4), which moves l1."""
+    from numerics.probes import certified_dead, dead_units, taps
+    from numerics.unitgraph import certify
+
+    X = torch.rand(8, 3, dtype=torch.float64)
+    first, second = certified_dead(_Residual(False).double(), X)
+    assert bool(first.all()) and bool(second.all())
+    model = _Residual(True).double()
+    t = taps(model, X)
+    cert = certify(t.unit_graph(), t.sites, dead_units(model, X, tapped=t), 256)
+    assert not cert.dead[0].any() and "its pre-activation is also used elsewhere" in cert.reasons[0]
