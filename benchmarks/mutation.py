@@ -80,7 +80,8 @@ TARGETS = [
                              "manifolds_verdict"],
      [f"tests/test_continual.py::test_{t}" for t in ("symptoms_decision", "normalization_decision",
                                                       "cbp_decision", "escape_decision",
-                                                      "spearman_within_configurations_sees_what_pooling_hides")]),
+                                                      "spearman_within_configurations_sees_what_pooling_hides")]
+     + ["tests/test_teeth.py::test_the_manifolds_verdict_refutes_only_strictly_below_the_weak_bound"]),
     ("theory/curvature.py", ["zero_tolerance", "inertia", "classify"],
      [f"tests/test_stability.py::test_{t}" for t in (
          "classify_follows_definition_4_2_with_neutral_directions",

@@ -464,9 +464,10 @@ def test_the_sign_of_a_sum_follows_every_term():
 
 
 class _Residual(torch.nn.Module):
-    """h1 = relu(l1 x) dead by its signs; s = l2 h1 + h1; out = l3 relu(s) (+ l4 z1 with ``leak``)."""
+    """h1 = relu(l1 x) dead by its signs; s = l2 h1 + h1; out = l3 relu(s), plus l4 of z1 or of l2 h1
+    when ``leak`` names one of them."""
 
-    def __init__(self, leak: bool):
+    def __init__(self, leak: str = ""):
         super().__init__()
         self.leak = leak
         self.l1, self.l2, self.l3, self.l4 = (torch.nn.Linear(3, 4), torch.nn.Linear(4, 4),
@@ -479,21 +480,24 @@ class _Residual(torch.nn.Module):
     def forward(self, x):
         z1 = self.l1(x)
         h1 = torch.relu(z1)
-        out = self.l3(torch.relu(self.l2(h1) + h1))
-        return out + self.l4(z1) if self.leak else out
+        z2 = self.l2(h1)
+        out = self.l3(torch.relu(z2 + h1))
+        return out + self.l4({"z1": z1, "z2": z2}[self.leak]) if self.leak else out
 
 
 def test_a_certificate_through_a_residual_sum():
     """Kills: ``unitgraph._single_chain`` walking past an activation (its other consumers do not move
     anything before it): h1 is certified dead, l2 h1 + h1 is then ≤ 0 forever, so the second site is
-    certified too — but not when z1 also feeds another path (l4), which moves l1."""
+    certified too — but not when z1 (or a term of the sum, z2) also feeds another path (l4), which moves
+    l1 (or l2)."""
     from numerics.probes import certified_dead, dead_units, taps
     from numerics.unitgraph import certify
 
     X = torch.rand(8, 3, dtype=torch.float64)
-    first, second = certified_dead(_Residual(False).double(), X)
+    first, second = certified_dead(_Residual().double(), X)
     assert bool(first.all()) and bool(second.all())
-    model = _Residual(True).double()
-    t = taps(model, X)
-    cert = certify(t.unit_graph(), t.sites, dead_units(model, X, tapped=t), 256)
-    assert not cert.dead[0].any() and "its pre-activation is also used elsewhere" in cert.reasons[0]
+    for leak, site in (("z1", 0), ("z2", 1)):
+        model = _Residual(leak).double()
+        t = taps(model, X)
+        cert = certify(t.unit_graph(), t.sites, dead_units(model, X, tapped=t), 256)
+        assert not cert.dead[site].any() and "its pre-activation is also used elsewhere" in cert.reasons[site]
