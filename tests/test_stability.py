@@ -205,7 +205,7 @@ def test_tangent_linear_model_follows_a_smooth_clone_under_sgd(small):
 
 @pytest.mark.parametrize("make, message", [
     (lambda obj: K.Objective(obj.model, obj.X, obj.y, "hinge"), "unknown loss"),
-    (lambda obj: K.Objective(obj.model, obj.X[:0], obj.y[:0]), "at least one sample"),
+    (lambda obj: K.Objective(obj.model, obj.X[:0], obj.y[:0]), "X has no samples"),
     (lambda obj: K.frozen_space(obj, 0, []), "non-empty"),
     (lambda obj: K.frozen_space(obj, 5, [0]), "not a hidden layer"),
     (lambda obj: K.split_terms(obj, 7), "not a hidden layer"),
