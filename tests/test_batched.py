@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.bitflip_reference import reference
@@ -294,6 +294,9 @@ def test_every_gradient_is_autograds_on_random_architectures(widths, seeds, acti
         widths[-1] = 1
     elif widths[-1] < 2:
         widths[-1] = 2
+    # a LayerNorm over one unit is the constant β: its input gradient is 0, which the written-out pass
+    # gives exactly and autograd up to rounding amplified by 1/√ε (~3e-9; found by the thorough profile)
+    assume(norm != "layer" or min(widths[1:-1]) >= 2)
     net = Net(tuple(widths), activation, norm, loss=loss)
     learner = Batched(net, [seed + k for k in range(seeds)])
     g = torch.Generator().manual_seed(seed)

