@@ -53,6 +53,7 @@ from numerics.unitgraph import (
     unit_graph,
 )
 from theory import activations
+from theory.threads import one_thread
 
 
 def _flatten_units(t: torch.Tensor, axis: int) -> torch.Tensor:
@@ -291,7 +292,7 @@ def check_finite_parameters(model: nn.Module) -> None:
     """ValueError naming the first parameter or buffer with NaN or inf entries."""
     for kind, named in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
         for name, p in named:
-            if p.is_floating_point() and not torch.isfinite(p).all():
+            if p.is_floating_point() and not metrics.finite(p):
                 raise ValueError(f"model {kind} {name!r} contains NaN or inf")
 
 
@@ -305,7 +306,7 @@ def check_data(X: object, name: str = "X") -> torch.Tensor:
         raise ValueError(f"{name} must have shape (samples, features...); got shape {tuple(X.shape)}")
     if X.shape[0] == 0:
         raise ValueError(f"{name} has no samples")
-    if X.is_floating_point() and not torch.isfinite(X).all():
+    if X.is_floating_point() and not metrics.finite(X):
         raise ValueError(f"{name} contains NaN or inf")
     return X
 
@@ -459,14 +460,15 @@ def site_gradients(tapped: Taps, x: torch.Tensor, targets: torch.Tensor | None,
 def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = None, *,
             loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = default_loss, chunk: int = 1024,
             batch_size: int = 256, saturation_samples: int = 256, clones: bool = True, spectra: bool = True,
-            tapped: Taps | None = None) -> Measurement:
+            spectra_samples: int | None = None, tapped: Taps | None = None) -> Measurement:
     """Every measure of ``numerics.metrics`` on every activation site of ``model`` over X: one chunked
     pass for the activation measures (peak memory: the model and one chunk), the clone partition and
     the certificate from the weights, and, with ``targets``, the saturated measures from the gradient
     of the batch-mean loss on the first ``saturation_samples`` samples (the paper uses one fixed
     batch). ``batch_size`` is the training batch the BatchNorm certificate assumes; ``clones=False``
     skips the clone partition, ``spectra=False`` the second moments (duplicates and ranks: a Gram
-    matrix per layer and its eigenvalues)."""
+    matrix per layer and its eigenvalues); ``spectra_samples`` takes the second moments from the
+    first that many samples of X only (every position of them), all of X by default."""
     X = _inputs(model, X)
     if targets is not None:
         targets = check_data(targets[:, None] if isinstance(targets, torch.Tensor) and targets.dim() == 1
@@ -475,55 +477,59 @@ def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = No
         if len(targets) != len(X):
             raise ValueError(f"targets has {len(targets)} samples, X has {len(X)}")
     t = tapped or taps(model, X)
-    stats = [metrics.LayerStats(s.activation, moments=spectra) for s in t.sites]
+    stats = [metrics.LayerStats(s.activation, moments=spectra, moment_inputs=spectra_samples)
+             for s in t.sites]
 
     def see(i: int, which: str, v: torch.Tensor) -> None:
         (stats[i].add_z if which == "z" else stats[i].add_h)(v, t.sites[i].axis)
 
     t.stream(X, see, chunk, flat=False)
-    notes = list(t.notes)
-    dead = [s.exact_dead() for s in stats]
-    graph = t.unit_graph()
-    labels = None
-    if clones:
-        try:
-            labels = clone_partition(graph)
-        except ProbeError as exc:
-            notes.append(str(exc))
-    certificate = certify(graph, t.sites, dead, batch_size)
-    trapped = None
-    try:
-        trapped = manifold(model, graph, labels, dead)
-    except ProbeError as exc:
-        notes.append(str(exc))
     sat = sat_inv = None
     if targets is not None:
         hs, gs = site_gradients(t, X[:saturation_samples], targets[:saturation_samples], loss)
         sat = [metrics._saturated(h, g) for h, g in zip(hs, gs)]
         batch = len(X[:saturation_samples])
         sat_inv = [metrics._saturated(h, g * batch) for h, g in zip(hs, gs)]
-    layers = []
-    for k, (site, s) in enumerate(zip(t.sites, stats)):
-        m = s.moments
-        block = None if labels is None else metrics.block_sizes(labels[graph.site_group(k)])
-        masks = {"exact_dead": dead[k], "certified_dead": certificate.dead[k], "paper_dead": s.paper_dead(),
-                 "silent": s.abs_sum == 0}
-        if m is not None:
-            masks |= {"duplicates": metrics.duplicates(m),
-                      "duplicates_correlation": metrics.duplicates(m, centred=True)}
-        refused = certificate.reasons[k] and not certificate.dead[k].any()
-        second = (None,) * 7 if m is None else (
-            int(masks["duplicates"].sum()), int(masks["duplicates_correlation"].sum()),
-            float(metrics.effective_rank(m)), float(metrics.effective_rank(m, centred=True)),
-            float(metrics.stable_rank(m)), float(metrics.participation_ratio(m)),
-            int(metrics.numerical_rank(m)))
-        layers.append(Layer(
-            site.name, site.activation, site.units, s.n, int(dead[k].sum()),
-            None if refused else int(certificate.dead[k].sum()), int(masks["paper_dead"].sum()),
-            {str(tau): int(s.dormant(tau).sum()) for tau in metrics.REDO_TAUS},
-            None if sat is None else int(sat[k].sum()), None if sat_inv is None else int(sat_inv[k].sum()),
-            *second[:2], block, *second[2:], masks))
-    return Measurement(t.sites, layers, graph, labels, certificate, trapped, notes)
+    # the small matrices (Gram, eigenproblems, the clone refinement's projections) on one thread:
+    # threads only cost them (a 256 × 256 eigvalsh: 2.7 ms CPU on one thread, 6.5 ms on two)
+    with one_thread():
+        notes = list(t.notes)
+        dead = [s.exact_dead() for s in stats]
+        graph = t.unit_graph()
+        labels = None
+        if clones:
+            try:
+                labels = clone_partition(graph)
+            except ProbeError as exc:
+                notes.append(str(exc))
+        certificate = certify(graph, t.sites, dead, batch_size)
+        trapped = None
+        try:
+            trapped = manifold(model, graph, labels, dead)
+        except ProbeError as exc:
+            notes.append(str(exc))
+        layers = []
+        for k, (site, s) in enumerate(zip(t.sites, stats)):
+            m = s.moments
+            block = None if labels is None else metrics.block_sizes(labels[graph.site_group(k)])
+            masks = {"exact_dead": dead[k], "certified_dead": certificate.dead[k],
+                     "paper_dead": s.paper_dead(), "silent": s.abs_sum == 0}
+            if m is not None:
+                masks |= {"duplicates": metrics.duplicates(m),
+                          "duplicates_correlation": metrics.duplicates(m, centred=True)}
+            refused = certificate.reasons[k] and not certificate.dead[k].any()
+            second = (None,) * 7 if m is None else (
+                int(masks["duplicates"].sum()), int(masks["duplicates_correlation"].sum()),
+                float(metrics.effective_rank(m)), float(metrics.effective_rank(m, centred=True)),
+                float(metrics.stable_rank(m)), float(metrics.participation_ratio(m)),
+                int(metrics.numerical_rank(m)))
+            layers.append(Layer(
+                site.name, site.activation, site.units, s.n, int(dead[k].sum()),
+                None if refused else int(certificate.dead[k].sum()), int(masks["paper_dead"].sum()),
+                {str(tau): int(s.dormant(tau).sum()) for tau in metrics.REDO_TAUS},
+                None if sat is None else int(sat[k].sum()),
+                None if sat_inv is None else int(sat_inv[k].sum()), *second[:2], block, *second[2:], masks))
+        return Measurement(t.sites, layers, graph, labels, certificate, trapped, notes)
 
 
 # ---- during training ------------------------------------------------------------------------------------
@@ -535,17 +541,25 @@ class Probe:
         for step in ...:
             ...; optimizer.step(); probe.step()
 
-    ``step()`` counts updates and measures after every ``n``-th (the taps share the model's
-    parameters; nothing is hooked into the training forward, so the other steps cost one counter);
-    ``history`` holds (step, per-layer records, trapped) tuples. ``clones=False`` skips the clone
-    partition, ``spectra=False`` the Gram matrices and their eigenvalues (duplicates and ranks): the
-    two costs that do not shrink with the probe set (benchmarks/probe_overhead.py)."""
+    ``step()`` counts updates and measures after every ``n``-th (the taps are traced once, on a copy of
+    the model's graph that shares its parameters; nothing is hooked into the training forward, so the
+    other steps cost one counter); ``history`` holds (step, per-layer records, trapped) tuples.
+
+    Every measure is recorded by default. The second moments (duplicates and the ranks) come from the
+    first ``spectra_samples`` inputs of X (``SPECTRA_SAMPLES`` = 128 by default, every position of
+    them; None: all of X): their eigenproblems grow with the cube of min(samples, units), the rest of
+    a record linearly in the samples. ``clones=False`` skips the clone partition, ``spectra=False``
+    the second moments (benchmarks/probe_overhead.py prints what each costs)."""
+
+    SPECTRA_SAMPLES = 128
 
     def __init__(self, model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = None, *,
                  loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = default_loss, chunk: int = 1024,
-                 clones: bool = True, spectra: bool = True):
+                 clones: bool = True, spectra: bool = True, spectra_samples: int | None = SPECTRA_SAMPLES):
+        if spectra_samples is not None and (not isinstance(spectra_samples, int) or spectra_samples < 1):
+            raise ValueError(f"spectra_samples must be a positive integer or None, got {spectra_samples!r}")
         self.model, self.X, self.targets, self.loss = model, X, targets, loss
-        self.chunk, self.clones, self.spectra = chunk, clones, spectra
+        self.chunk, self.clones, self.spectra, self.spectra_samples = chunk, clones, spectra, spectra_samples
         self.taps = taps(model, X)
         self.interval, self.t = 1, 0
         self.history: list[tuple[int, list[dict[str, Any]], metrics.Trapped | None]] = []
@@ -561,7 +575,7 @@ class Probe:
         if self.t % self.interval:
             return None
         m = measure(self.model, self.X, self.targets, loss=self.loss, chunk=self.chunk, clones=self.clones,
-                    spectra=self.spectra, tapped=self.taps)
+                    spectra=self.spectra, spectra_samples=self.spectra_samples, tapped=self.taps)
         self.history.append((self.t, [layer.record() for layer in m.layers], m.trapped))
         return m
 

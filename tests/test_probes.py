@@ -245,6 +245,31 @@ def test_probe_records_during_training():
     assert probe.history[0][1][0]["units"] == 8
     with pytest.raises(ValueError, match="positive integer"):
         probe.every(0)
+    with pytest.raises(ValueError, match="spectra_samples"):
+        P.Probe(model, X, y, spectra_samples=0)
+
+
+def test_probe_spectra_come_from_the_first_spectra_samples_inputs():
+    """Every measure is recorded; the second moments from the first ``spectra_samples`` inputs (the
+    sample-side Gram when they are fewer than the units), the rest from all of X."""
+    torch.manual_seed(1)
+    model = MLP([5, 40, 30, 3])
+    X, y = torch.randn(200, 5), torch.randint(0, 3, (200,))
+    probe = P.Probe(model, X, y).every(1)
+    assert probe.spectra_samples == P.Probe.SPECTRA_SAMPLES
+    probe.spectra_samples = 16
+    m = probe.step()
+    head = P.measure(model, X[:16])
+    whole = P.measure(model, X, y)
+    for got, first, every in zip(m.layers, head.layers, whole.layers):
+        assert got.samples == 200 and got.exact_dead == every.exact_dead
+        assert got.paper_dead == every.paper_dead
+        assert got.saturated == every.saturated and got.dormant == every.dormant
+        assert got.effective_rank == pytest.approx(first.effective_rank, rel=1e-9)
+        assert got.effective_rank_centred == pytest.approx(first.effective_rank_centred, rel=1e-9)
+        assert got.numerical_rank == first.numerical_rank <= 16
+        assert got.duplicates == first.duplicates
+        assert None not in got.record().values()  # every measure recorded
 
 
 # ---- bad input -------------------------------------------------------------------------------------------
