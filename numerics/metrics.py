@@ -444,11 +444,21 @@ class LayerStats:
         self.add_z(z)
         self.add_h(h)
 
-    def add_z(self, z: torch.Tensor, axis: int | None = None) -> None:
+    def add_z(self, z: torch.Tensor, axis: int | None = None, units: torch.Tensor | None = None) -> None:
         """The z half of a chunk (a probe reads z before an in-place activation overwrites it): z of
         shape (..., samples, U), or with ``axis`` one network's tensor whose units lie on ``axis`` and
-        every other axis is a sample (images × positions)."""
+        every other axis is a sample (images × positions). With ``units`` (indices, one network, a flat
+        set of one interval, after a first whole chunk) z holds only those units' columns: their ends
+        are updated, the other units' and the row count are not."""
         z = z.detach()
+        if units is not None:
+            if self.n == 0 or not self._one_interval or axis is None:
+                raise ValueError("add_z(units=...) needs one network's tensor (axis), an activation whose "
+                                 "flat set is one interval, and a first whole chunk")
+            dims, _ = _sample_dims(z, axis)
+            self.z_min[units] = torch.minimum(self.z_min[units], z.amin(dims))
+            self.z_max[units] = torch.maximum(self.z_max[units], z.amax(dims))
+            return
         dims, rows = _sample_dims(z, axis)
         # only the ends the flat set has: ReLU's (−∞, 0] needs the largest z alone
         ends = _flat_intervals(self.activation)

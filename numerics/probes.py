@@ -24,6 +24,8 @@ loop: ``Probe(model, X).every(100)``, then ``probe.step()`` after each update.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,6 +76,27 @@ class _Tap(nn.Module):
         return x if out is None else out
 
 
+class _Stop(Exception):
+    """Raised by a tap to end the current chunk's forward: nothing after it is needed."""
+
+
+class _Rows(nn.Module):
+    """Stands in for an ``nn.Linear`` whose output is site ``index``'s z: calls ``taps.rows(index, x,
+    linear)`` first (when set), which may compute the z of some units itself and return True, ending
+    the chunk (``_Stop``); otherwise, and whenever ``taps.rows`` is None, it is the Linear."""
+
+    def __init__(self, taps: Taps, index: int, linear: nn.Linear):
+        super().__init__()
+        self.__dict__["taps"], self.__dict__["linear"] = taps, linear  # plain references, not submodules
+        self.index = index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = self.taps.rows
+        if rows is not None and rows(self.index, x, self.linear):
+            raise _Stop
+        return self.linear(x)
+
+
 class _Tracer(fx.Tracer):
     """torch.fx's tracer with the registry's ``Act`` kept as one call."""
 
@@ -100,6 +123,8 @@ class Taps:
             raise TypeError(f"model must be a torch nn.Module, not {type(model).__name__}")
         check_finite_parameters(model)
         self.model, self.on = model, None
+        self.rows: Callable[[int, torch.Tensor, nn.Linear], bool] | None = None
+        self.sliceable: set[int] = set()  # sites whose z a ``_Rows`` computes (fx mode)
         self.notes: list[str] = []
         self.sites: list[Site] = []
         self.graph: fx.GraphModule | None = None
@@ -124,6 +149,9 @@ class Taps:
             ShapeProp(gm).propagate(example)
         self.unit_graph_source = _copy_graph(gm)
         modules = dict(gm.named_modules())
+        order = {n: k for k, n in enumerate(gm.graph.nodes)}
+        site_nodes: list[fx.Node] = []
+        wrapped: set[fx.Node] = set()
         for node in list(gm.graph.nodes):
             name = None
             if node.op == "call_module":
@@ -136,6 +164,18 @@ class Taps:
             axis = _unit_axis(node, modules)
             index = len(self.sites)
             self.sites.append(Site(node.name, name, axis, int(shape[axis])))
+            producer = node.args[0]
+            # a plain Linear that makes z, with no other site between it and this one: ``_Rows`` may
+            # compute only some of its rows when this is the last site a pass needs
+            if (isinstance(producer, fx.Node) and producer.op == "call_module" and producer not in wrapped
+                    and type(modules.get(producer.target)) is nn.Linear
+                    and not any(order[s] > order[producer] for s in site_nodes)):
+                rows = f"lop_rows_{index}"
+                gm.add_submodule(rows, _Rows(self, index, modules[producer.target]))
+                producer.target = rows
+                wrapped.add(producer)
+                self.sliceable.add(index)
+            site_nodes.append(node)
             z_tap, h_tap = f"lop_tap_{index}_z", f"lop_tap_{index}_h"
             gm.add_submodule(z_tap, _Tap(self, index, "z"))
             gm.add_submodule(h_tap, _Tap(self, index, "h"))
@@ -214,19 +254,28 @@ class Taps:
         """For every chunk of X (eval mode, no gradient): ``see(site, "z", z)`` before the activation
         and ``see(site, "h", h)`` after it, z and h as (samples × positions, units) tensors — or, with
         ``flat=False``, as the model made them (units on ``sites[site].axis``, no copy) — to be reduced
-        at once (an in-place activation overwrites z). ``stop()`` after a chunk ends the pass early."""
-        if flat:
-            self.on = lambda i, which, t: see(i, which, _flatten_units(t, self.sites[i].axis))
-        else:
-            self.on = see
+        at once (an in-place activation overwrites z). ``stop()`` after a chunk ends the pass early.
+
+        On a traced model the forward of a chunk ends after the last site's h (the read-out and
+        whatever follows the last activation are never computed; nothing before it changes), or
+        where ``see`` raises ``_Stop``: then nothing later in the graph is computed for that chunk."""
+        last = len(self.sites) - 1 if self.graph is not None else -1
+
+        def on(i: int, which: str, t: torch.Tensor) -> None:
+            see(i, which, _flatten_units(t, self.sites[i].axis) if flat else t)
+            if i == last and which == "h":
+                raise _Stop
+
+        self.on = on
         try:
             with _eval(self.model), torch.no_grad():
                 for x in X.split(chunk):
-                    self.forward(x)
+                    with contextlib.suppress(_Stop):
+                        self.forward(x)
                     if stop is not None and stop():
                         break
         finally:
-            self.on = None
+            self.on = self.rows = None
 
 
 @dataclass
@@ -330,20 +379,91 @@ def taps(model: nn.Module, X: torch.Tensor) -> Taps:
 def dead_units(model: nn.Module, X: torch.Tensor, chunk: int = 2048, tapped: Taps | None = None
                ) -> list[torch.Tensor]:
     """Exact dead units of every activation site of ``model`` on X (``metrics.exact_dead``), from one
-    chunked pass in eval mode that stops once every unit has been seen alive."""
+    chunked pass in eval mode that does only the work that can still change the answer: it stops once
+    every unit has been seen alive; on a traced model a chunk's forward ends at the deepest site with
+    undecided units (the read-out is never computed), and when that site's z comes straight from a
+    Linear and at most a quarter of its units are undecided, only their rows of the product are
+    computed (``_undecided_rows``: decided with the rounding bound, or the full product)."""
     X = _inputs(model, X)
     t = tapped or taps(model, X)
     stats = [metrics.LayerStats(s.activation, moments=False) for s in t.sites]
+    traced = t.graph is not None
+    undecided: list[torch.Tensor | None] = [None] * len(stats)  # None: no sample seen yet
+    deepest = [len(stats) - 1]
 
     def see(i: int, which: str, v: torch.Tensor) -> None:
-        if which == "z":
+        if which == "z" and (undecided[i] is None or undecided[i].any()):
             stats[i].add_z(v, t.sites[i].axis)
+        if traced and i == deepest[0]:
+            raise _Stop
+
+    def rows(i: int, x: torch.Tensor, linear: nn.Linear) -> bool:
+        u = undecided[i]
+        if i != deepest[0] or u is None:
+            return False
+        units = u.nonzero().squeeze(1)
+        if 4 * len(units) > len(u):
+            return False
+        z = _undecided_rows(x, linear, units, t.sites[i].activation)
+        if z is None:
+            return False
+        stats[i].add_z(z, z.dim() - 1, units=units)
+        return True
 
     def settled() -> bool:
-        return all(s.n and not s.exact_dead().any() for s in stats)
+        for i, s in enumerate(stats):
+            if s.n:
+                undecided[i] = s.exact_dead()
+        left = [i for i, u in enumerate(undecided) if u is None or u.any()]
+        deepest[0] = max(left, default=-1)
+        t.rows = rows if traced else None
+        return not left
 
     t.stream(X, see, chunk, settled, flat=False)
     return [s.exact_dead() for s in stats]
+
+
+def _undecided_rows(x: torch.Tensor, linear: nn.Linear, units: torch.Tensor, activation: str
+                    ) -> torch.Tensor | None:
+    """The z of ``units`` only — F.linear with those rows of the weight and bias — when it decides each
+    unit on this chunk exactly as the model's own full product would, else None (then the caller
+    computes the full product).
+
+    A row-sliced product may round differently from the model's own (another blocking of the same
+    sums), so its z may differ from the forward's z at a sample; the exact-dead decision (z in the
+    flat set on every sample) is only safe from it where that cannot matter. Each entry of either
+    product, computed in any order with fused or separate multiply-adds, lies within
+    γ_{n+1}(Σ_j |x_j w_j| + |b|) + n·tiny of the exact value (Higham, Thm 3.5; tiny covers gradual
+    underflow), so the two differ by at most E = 4(n+2)·u·(|x|·|w|ᵀ + |b|) + 4(n+2)·tiny (u the unit
+    round-off; the factor 4 = 2 for two products, 2 covering the rounding of E itself, valid while
+    (n+2)·u ≤ 1/100). A sample whose sliced z is beyond E from the flat set's end (ends at 0 or ±∞, as
+    ReLU's (−∞, 0]) is on the same side in the model's forward: a unit with such a sample outside the
+    flat set is alive; a unit with every sample inside by more than E is flat on the chunk. Any other
+    unit is within rounding of the edge, and the answer is None: the model's product decides."""
+    ends = metrics._flat_intervals(activation)
+    if len(ends) != 1 or any(math.isfinite(e) and e != 0 for e in ends[0][:2]):
+        return None
+    lo, hi = ends[0][:2]
+    n = x.shape[-1]
+    info = torch.finfo(x.dtype)
+    u = info.eps / 2
+    if (n + 2) * u > 0.01:
+        return None
+    w = linear.weight[units]
+    b = None if linear.bias is None else linear.bias[units]
+    z = F.linear(x, w, b)
+    scale = F.linear(x.abs(), w.abs(), None if b is None else b.abs())
+    E = scale.mul_(4 * (n + 2) * u).add_(4 * (n + 2) * info.tiny)
+    inside = torch.ones_like(z, dtype=torch.bool)
+    outside = torch.zeros_like(z, dtype=torch.bool)
+    if hi == 0:  # flat up to 0: z < −E is flat in the model's forward too, z > E is not
+        inside &= z < -E
+        outside |= z > E
+    if lo == 0:
+        inside &= z > E
+        outside |= z < -E
+    samples = tuple(range(z.dim() - 1))  # x has a sample axis, so z has at least two
+    return z if bool((inside.all(samples) | outside.any(samples)).all()) else None
 
 
 def certified_dead(model: nn.Module, X: torch.Tensor, batch_size: int = 256, tapped: Taps | None = None
