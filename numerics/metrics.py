@@ -493,7 +493,7 @@ class LayerStats:
             total = abs_sum if self._nonneg else X.sum(-1)
         else:
             dims, _ = _sample_dims(h, axis)
-            a = h.abs()
+            a = h if self._nonneg else h.abs()  # f ≥ 0: |h| = h exactly, no chunk-sized copy
             small, abs_sum = (a < PAPER_DEAD_THRESHOLD).sum(dims), a.sum(dims, dtype=torch.float64)
         if self.small is None:
             self.small, self.abs_sum = small, abs_sum
