@@ -43,6 +43,10 @@ the same numbers as the whole matrix). ``centred`` subtracts the column means (G
 - ``numerical_rank`` — eigenvalues of G above the tolerance d · (λ_max ε + e), e = n ε max_k G_kk
   the rounding bound of G's float64 entries (Weyl; ``theory.spectra.psd_rank``): dead units and
   exact clones lower it exactly, noise below that level does not count.
+
+With fewer samples than units (n < U) the spectra come from the smaller Gram matrix HHᵀ (n × n; the
+same non-zero eigenvalues, an n³ instead of a U³ eigenproblem); a stream can cap the samples that
+enter the moments (``LayerStats(moment_inputs=...)``, the training-time probe's ``spectra_samples``).
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ import numpy as np
 import sympy as sp
 import torch
 
-from numerics.validate import count, number
+from numerics.validate import count, finite, number
 from theory import activations, spectra
 
 PAPER_DEAD_THRESHOLD = 1e-7
@@ -83,7 +87,7 @@ def _tensor(x: object, name: str, min_dim: int = 2) -> torch.Tensor:
         x = x.double() if not x.is_complex() else x
         if x.is_complex():
             raise TypeError(f"{name} must be real, got {x.dtype}")
-    if x.is_floating_point() and not torch.isfinite(x).all():
+    if x.is_floating_point() and not finite(x):
         raise ValueError(f"{name} contains NaN or inf")
     return x
 
@@ -270,36 +274,42 @@ def norm_certificate(gamma: torch.Tensor | None, beta: torch.Tensor | None, m: i
 @dataclass
 class Moments:
     """n samples, Σh (..., U) and the Gram matrix G = HᵀH (..., U, U) of an activation matrix, in
-    float64; ``add`` accumulates a chunk, so a stream gives the whole matrix's moments. ``spectrum``
-    computes each eigendecomposition once (the rank measures share it)."""
+    float64; ``add`` accumulates a chunk, so a stream gives the whole matrix's moments. While there
+    are fewer samples than units (n < U) the float64 rows themselves are kept too (U × n, no
+    larger than G), and the spectra come from the smaller Gram matrix HHᵀ (n × n), which has the
+    same non-zero eigenvalues: an n³ eigenproblem instead of U³. ``spectrum`` computes each
+    eigendecomposition once (the rank measures share it)."""
 
     n: int
     sum: torch.Tensor
     gram: torch.Tensor
 
     def __post_init__(self) -> None:
-        self._spectra: dict[bool, torch.Tensor] = {}
+        self._spectra: dict[bool, tuple[torch.Tensor, torch.Tensor, int]] = {}
+        # the rows (units first), kept from the start while n < U; None once dropped or never known
+        self._cols: list[torch.Tensor] | None = [] if self.n == 0 else None
 
     @classmethod
     def of(cls, h: torch.Tensor) -> Moments:
         h = _tensor(h, "h")
         _samples(h, "h")
-        d = h.double()
-        return cls(h.shape[-2], d.sum(-2), d.mT @ d)
+        return cls(0, h.new_zeros(h.shape[:-2] + h.shape[-1:], dtype=torch.float64),
+                   h.new_zeros(h.shape[:-2] + (h.shape[-1], h.shape[-1]), dtype=torch.float64)).add(h)
 
     def add(self, h: torch.Tensor) -> Moments:
         d = h.detach().double()
-        self.n += h.shape[-2]
-        self.sum += d.sum(-2)
-        self.gram += d.mT @ d
-        self._spectra.clear()
-        return self
+        return self.add_t(d.mT, d.sum(-2))
 
     def add_t(self, X: torch.Tensor, total: torch.Tensor | None = None) -> Moments:
         """Add a chunk given units first, X = Hᵀ (U × rows, float64), and its row sums if known."""
         self.n += X.shape[-1]
         self.sum += X.sum(-1) if total is None else total
-        self.gram += X @ X.mT
+        if X.dim() == 2:
+            self.gram.addmm_(X, X.mT)  # in place: no U × U temporary (a third less time on small U)
+        else:  # a batch of networks
+            self.gram += X @ X.mT
+        if self._cols is not None:
+            self._cols = self._cols + [X] if self.n < X.shape[-2] else None
         self._spectra.clear()
         return self
 
@@ -310,12 +320,32 @@ class Moments:
         mu = self.sum / self.n
         return self.gram - self.n * mu[..., :, None] * mu[..., None, :]
 
-    def spectrum(self, centred: bool = False) -> torch.Tensor:
-        """The eigenvalues of ``second(centred)``, ascending, negative round-off set to 0."""
+    def _small(self, centred: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(eigenvalues ascending, the matrix they belong to, the length of its entries' sums): of
+        ``second(centred)`` (U × U, sums over the n samples), or, while the rows are kept, of the
+        sample-side Gram HHᵀ (n × n, sums over the U units), centred as C HHᵀ C with C = I − 11ᵀ/n."""
         if centred not in self._spectra:
-            G = self.second(centred)
-            self._spectra[centred] = torch.linalg.eigvalsh((G + G.mT) / 2).clamp_min(0.0)
+            if self._cols:
+                R = self._cols[0] if len(self._cols) == 1 else torch.cat(self._cols, -1)
+                self._cols = [R]
+                S, inner = R.mT @ R, R.shape[-2]
+                if centred:
+                    k = S.mean(-1, keepdim=True)
+                    S = S - k - k.mT + k.mean(-2, keepdim=True)
+            else:
+                S, inner = self.second(centred), self.n
+            lam = torch.linalg.eigvalsh((S + S.mT) / 2).clamp_min(0.0)
+            self._spectra[centred] = (lam, S, inner)
         return self._spectra[centred]
+
+    def spectrum(self, centred: bool = False) -> torch.Tensor:
+        """The U eigenvalues of ``second(centred)``, ascending, negative round-off set to 0 (from the
+        sample side while n < U, with the U − n zeros it cannot see)."""
+        lam = self._small(centred)[0]
+        units = self.gram.shape[-1]
+        if lam.shape[-1] == units:
+            return lam
+        return torch.cat([lam.new_zeros(lam.shape[:-1] + (units - lam.shape[-1],)), lam], -1)
 
 
 def _moments(h: torch.Tensor | Moments) -> Moments:
@@ -351,15 +381,16 @@ def participation_ratio(h: torch.Tensor | Moments, centred: bool = True) -> torc
 
 
 def numerical_rank(h: torch.Tensor | Moments, centred: bool = False) -> torch.Tensor:
-    """Eigenvalues of G (or the centred G) above d (λ_max ε + e), e = n ε max_k G_kk the rounding
-    bound of G's float64 entries (``theory.spectra.psd_rank``). Shape (...), int64."""
-    m = _moments(h)
-    G, lam = m.second(centred), m.spectrum(centred)
+    """Eigenvalues of G (or the centred G) above d (λ_max ε + e), e = m ε max_k G_kk the rounding
+    bound of G's float64 entries, sums of m = n products (``theory.spectra.psd_rank``); while
+    ``Moments`` computes the spectrum from the sample side (n < U), the same rule on that d = n
+    matrix, whose entries are sums of m = U products. Shape (...), int64."""
+    lam, S, inner = _moments(h)._small(centred)
     eps = float(np.finfo(np.float64).eps)
-    top = G.diagonal(dim1=-2, dim2=-1).amax(-1).reshape(-1).cpu().numpy()
-    ranks = [0 if t <= 0 else spectra.psd_rank_of(v, m.n * eps * float(t))[0]
+    top = S.diagonal(dim1=-2, dim2=-1).amax(-1).reshape(-1).cpu().numpy()
+    ranks = [0 if t <= 0 else spectra.psd_rank_of(v, inner * eps * float(t))[0]
              for v, t in zip(lam.reshape(-1, lam.shape[-1]).cpu().numpy(), top)]
-    return torch.tensor(ranks, dtype=torch.int64).reshape(G.shape[:-2])
+    return torch.tensor(ranks, dtype=torch.int64).reshape(lam.shape[:-1])
 
 
 # ---- duplicates and clone blocks ----------------------------------------------------------------
@@ -412,14 +443,17 @@ class LayerStats:
     """Everything the measures need from one layer, accumulated chunk by chunk with ``add(z, h)``
     (z, h: (..., chunk samples, U)): each unit's smallest and largest z (only the ends the flat set
     has, the other ±inf; for a flat set of several intervals, whether z was flat on every sample),
-    the count of |h| < 1e-7, Σ|h| and the
-    ``Moments`` of h. Memory is O(U²) whatever the number of samples; the results equal the
-    functions above on the concatenated chunks."""
+    the count of |h| < 1e-7, Σ|h| and the ``Moments`` of h — of the first ``moment_inputs`` inputs
+    only when given (inputs: the tensor's axis 0 with ``axis``, else the samples), all of them by
+    default. Memory is O(U²) whatever the number of samples; the results equal the functions above
+    on the concatenated chunks."""
 
-    def __init__(self, activation: str, moments: bool = True):
+    def __init__(self, activation: str, moments: bool = True, moment_inputs: int | None = None):
         activations.get(activation)
-        self.activation, self.keep_moments = activation, moments
-        self.n = 0
+        if moment_inputs is not None and (not isinstance(moment_inputs, int) or moment_inputs < 1):
+            raise ValueError(f"moment_inputs must be a positive integer or None, got {moment_inputs!r}")
+        self.activation, self.keep_moments, self.moment_inputs = activation, moments, moment_inputs
+        self.n = self.inputs = 0  # rows seen; inputs whose rows entered the moments
         self.z_min = self.z_max = self.flat_all = self.small = self.abs_sum = None
         self.moments: Moments | None = None
         self._one_interval = len(_flat_intervals(activation)) <= 1
@@ -429,11 +463,21 @@ class LayerStats:
         self.add_z(z)
         self.add_h(h)
 
-    def add_z(self, z: torch.Tensor, axis: int | None = None) -> None:
+    def add_z(self, z: torch.Tensor, axis: int | None = None, units: torch.Tensor | None = None) -> None:
         """The z half of a chunk (a probe reads z before an in-place activation overwrites it): z of
         shape (..., samples, U), or with ``axis`` one network's tensor whose units lie on ``axis`` and
-        every other axis is a sample (images × positions)."""
+        every other axis is a sample (images × positions). With ``units`` (indices, one network, a flat
+        set of one interval, after a first whole chunk) z holds only those units' columns: their ends
+        are updated, the other units' and the row count are not."""
         z = z.detach()
+        if units is not None:
+            if self.n == 0 or not self._one_interval or axis is None:
+                raise ValueError("add_z(units=...) needs one network's tensor (axis), an activation whose "
+                                 "flat set is one interval, and a first whole chunk")
+            dims, _ = _sample_dims(z, axis)
+            self.z_min[units] = torch.minimum(self.z_min[units], z.amin(dims))
+            self.z_max[units] = torch.maximum(self.z_max[units], z.amax(dims))
+            return
         dims, rows = _sample_dims(z, axis)
         # only the ends the flat set has: ReLU's (−∞, 0] needs the largest z alone
         ends = _flat_intervals(self.activation)
@@ -455,8 +499,10 @@ class LayerStats:
     def add_h(self, h: torch.Tensor, axis: int | None = None) -> None:
         """The h half of the chunk whose z was added last (the same layout)."""
         h = h.detach()
+        inputs = h.shape[0] if axis is not None else h.shape[-2]
+        take = inputs if self.moment_inputs is None else max(0, min(inputs, self.moment_inputs - self.inputs))
         X = total = None
-        if axis is not None and self.keep_moments:
+        if axis is not None and self.keep_moments and take == inputs:
             # units first, (U, rows) in float64 by one strided copy that serves every statistic
             moved = h.movedim(axis, 0)
             X = torch.empty(moved.shape, dtype=torch.float64, device=h.device).copy_(moved)
@@ -466,8 +512,8 @@ class LayerStats:
             total = abs_sum if self._nonneg else X.sum(-1)
         else:
             dims, _ = _sample_dims(h, axis)
-            a = h.abs()
-            small, abs_sum = (a < PAPER_DEAD_THRESHOLD).sum(dims), a.sum(dims).double()
+            a = h if self._nonneg else h.abs()  # f ≥ 0: |h| = h exactly, no chunk-sized copy
+            small, abs_sum = (a < PAPER_DEAD_THRESHOLD).sum(dims), a.sum(dims, dtype=torch.float64)
         if self.small is None:
             self.small, self.abs_sum = small, abs_sum
             if self.keep_moments:
@@ -476,11 +522,16 @@ class LayerStats:
         else:
             self.small += small
             self.abs_sum += abs_sum
-        if self.moments is not None:
-            if X is None:
-                self.moments.add(h)
-            else:
+        if self.moments is not None and take:
+            if X is not None:
                 self.moments.add_t(X, total)
+            elif axis is None:
+                self.moments.add(h[..., :take, :])
+            else:  # the first ``take`` inputs, units first in float64
+                moved = h[:take].movedim(axis, 0)
+                part = torch.empty(moved.shape, dtype=torch.float64, device=h.device).copy_(moved)
+                self.moments.add_t(part.view(h.shape[axis], -1))
+        self.inputs += take
 
     def _need(self) -> None:
         if self.n == 0:

@@ -25,6 +25,7 @@ loop: ``Probe(model, X).every(100)``, then ``probe.step()`` after each update.
 from __future__ import annotations
 
 import contextlib
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ from numerics.unitgraph import (
 )
 from numerics.validate import check_data, check_finite_parameters, count
 from theory import activations
+from theory.threads import one_thread
 
 
 def _flatten_units(t: torch.Tensor, axis: int) -> torch.Tensor:
@@ -73,6 +75,27 @@ class _Tap(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = None if self.taps.on is None else self.taps.on(self.index, self.which, x)
         return x if out is None else out
+
+
+class _Stop(Exception):
+    """Raised by a tap to end the current chunk's forward: nothing after it is needed."""
+
+
+class _Rows(nn.Module):
+    """Stands in for an ``nn.Linear`` whose output is site ``index``'s z: calls ``taps.rows(index, x,
+    linear)`` first (when set), which may compute the z of some units itself and return True, ending
+    the chunk (``_Stop``); otherwise, and whenever ``taps.rows`` is None, it is the Linear."""
+
+    def __init__(self, taps: Taps, index: int, linear: nn.Linear):
+        super().__init__()
+        self.__dict__["taps"], self.__dict__["linear"] = taps, linear  # plain references, not submodules
+        self.index = index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = self.taps.rows
+        if rows is not None and rows(self.index, x, self.linear):
+            raise _Stop
+        return self.linear(x)
 
 
 class _Tracer(fx.Tracer):
@@ -101,6 +124,8 @@ class Taps:
             raise TypeError(f"model must be a torch nn.Module, not {type(model).__name__}")
         check_finite_parameters(model)
         self.model, self.on = model, None
+        self.rows: Callable[[int, torch.Tensor, nn.Linear], bool] | None = None
+        self.sliceable: set[int] = set()  # sites whose z a ``_Rows`` computes (fx mode)
         self.notes: list[str] = []
         self.sites: list[Site] = []
         self.graph: fx.GraphModule | None = None
@@ -125,6 +150,9 @@ class Taps:
             ShapeProp(gm).propagate(example)
         self.unit_graph_source = _copy_graph(gm)
         modules = dict(gm.named_modules())
+        order = {n: k for k, n in enumerate(gm.graph.nodes)}
+        site_nodes: list[fx.Node] = []
+        wrapped: set[fx.Node] = set()
         for node in list(gm.graph.nodes):
             name = None
             if node.op == "call_module":
@@ -137,6 +165,18 @@ class Taps:
             axis = _unit_axis(node, modules)
             index = len(self.sites)
             self.sites.append(Site(node.name, name, axis, int(shape[axis])))
+            producer = node.args[0]
+            # a plain Linear that makes z, with no other site between it and this one: ``_Rows`` may
+            # compute only some of its rows when this is the last site a pass needs
+            if (isinstance(producer, fx.Node) and producer.op == "call_module" and producer not in wrapped
+                    and type(modules.get(producer.target)) is nn.Linear
+                    and not any(order[s] > order[producer] for s in site_nodes)):
+                rows = f"lop_rows_{index}"
+                gm.add_submodule(rows, _Rows(self, index, modules[producer.target]))
+                producer.target = rows
+                wrapped.add(producer)
+                self.sliceable.add(index)
+            site_nodes.append(node)
             z_tap, h_tap = f"lop_tap_{index}_z", f"lop_tap_{index}_h"
             gm.add_submodule(z_tap, _Tap(self, index, "z"))
             gm.add_submodule(h_tap, _Tap(self, index, "h"))
@@ -215,20 +255,29 @@ class Taps:
         """For every chunk of X (eval mode, no gradient): ``see(site, "z", z)`` before the activation
         and ``see(site, "h", h)`` after it, z and h as (samples × positions, units) tensors — or, with
         ``flat=False``, as the model made them (units on ``sites[site].axis``, no copy) — to be reduced
-        at once (an in-place activation overwrites z). ``stop()`` after a chunk ends the pass early."""
+        at once (an in-place activation overwrites z). ``stop()`` after a chunk ends the pass early.
+
+        On a traced model the forward of a chunk ends after the last site's h (the read-out and
+        whatever follows the last activation are never computed; nothing before it changes), or
+        where ``see`` raises ``_Stop``: then nothing later in the graph is computed for that chunk."""
         count(chunk, "chunk", 1)
-        if flat:
-            self.on = lambda i, which, t: see(i, which, _flatten_units(t, self.sites[i].axis))
-        else:
-            self.on = see
+        last = len(self.sites) - 1 if self.graph is not None else -1
+
+        def on(i: int, which: str, t: torch.Tensor) -> None:
+            see(i, which, _flatten_units(t, self.sites[i].axis) if flat else t)
+            if i == last and which == "h":
+                raise _Stop
+
+        self.on = on
         try:
             with _eval(self.model), torch.no_grad():
                 for x in X.split(chunk):
-                    self.forward(x)
+                    with contextlib.suppress(_Stop):
+                        self.forward(x)
                     if stop is not None and stop():
                         break
         finally:
-            self.on = None
+            self.on = self.rows = None
 
 
 @dataclass
@@ -326,20 +375,91 @@ def taps(model: nn.Module, X: torch.Tensor) -> Taps:
 def dead_units(model: nn.Module, X: torch.Tensor, chunk: int = 2048, tapped: Taps | None = None
                ) -> list[torch.Tensor]:
     """Exact dead units of every activation site of ``model`` on X (``metrics.exact_dead``), from one
-    chunked pass in eval mode that stops once every unit has been seen alive."""
+    chunked pass in eval mode that does only the work that can still change the answer: it stops once
+    every unit has been seen alive; on a traced model a chunk's forward ends at the deepest site with
+    undecided units (the read-out is never computed), and when that site's z comes straight from a
+    Linear and at most a quarter of its units are undecided, only their rows of the product are
+    computed (``_undecided_rows``: decided with the rounding bound, or the full product)."""
     X = _inputs(model, X)
     t = tapped or taps(model, X)
     stats = [metrics.LayerStats(s.activation, moments=False) for s in t.sites]
+    traced = t.graph is not None
+    undecided: list[torch.Tensor | None] = [None] * len(stats)  # None: no sample seen yet
+    deepest = [len(stats) - 1]
 
     def see(i: int, which: str, v: torch.Tensor) -> None:
-        if which == "z":
+        if which == "z" and (undecided[i] is None or undecided[i].any()):
             stats[i].add_z(v, t.sites[i].axis)
+        if traced and i == deepest[0]:
+            raise _Stop
+
+    def rows(i: int, x: torch.Tensor, linear: nn.Linear) -> bool:
+        u = undecided[i]
+        if i != deepest[0] or u is None:
+            return False
+        units = u.nonzero().squeeze(1)
+        if 4 * len(units) > len(u):
+            return False
+        z = _undecided_rows(x, linear, units, t.sites[i].activation)
+        if z is None:
+            return False
+        stats[i].add_z(z, z.dim() - 1, units=units)
+        return True
 
     def settled() -> bool:
-        return all(s.n and not s.exact_dead().any() for s in stats)
+        for i, s in enumerate(stats):
+            if s.n:
+                undecided[i] = s.exact_dead()
+        left = [i for i, u in enumerate(undecided) if u is None or u.any()]
+        deepest[0] = max(left, default=-1)
+        t.rows = rows if traced else None
+        return not left
 
     t.stream(X, see, chunk, settled, flat=False)
     return [s.exact_dead() for s in stats]
+
+
+def _undecided_rows(x: torch.Tensor, linear: nn.Linear, units: torch.Tensor, activation: str
+                    ) -> torch.Tensor | None:
+    """The z of ``units`` only — F.linear with those rows of the weight and bias — when it decides each
+    unit on this chunk exactly as the model's own full product would, else None (then the caller
+    computes the full product).
+
+    A row-sliced product may round differently from the model's own (another blocking of the same
+    sums), so its z may differ from the forward's z at a sample; the exact-dead decision (z in the
+    flat set on every sample) is only safe from it where that cannot matter. Each entry of either
+    product, computed in any order with fused or separate multiply-adds, lies within
+    γ_{n+1}(Σ_j |x_j w_j| + |b|) + n·tiny of the exact value (Higham, Thm 3.5; tiny covers gradual
+    underflow), so the two differ by at most E = 4(n+2)·u·(|x|·|w|ᵀ + |b|) + 4(n+2)·tiny (u the unit
+    round-off; the factor 4 = 2 for two products, 2 covering the rounding of E itself, valid while
+    (n+2)·u ≤ 1/100). A sample whose sliced z is beyond E from the flat set's end (ends at 0 or ±∞, as
+    ReLU's (−∞, 0]) is on the same side in the model's forward: a unit with such a sample outside the
+    flat set is alive; a unit with every sample inside by more than E is flat on the chunk. Any other
+    unit is within rounding of the edge, and the answer is None: the model's product decides."""
+    ends = metrics._flat_intervals(activation)
+    if len(ends) != 1 or any(math.isfinite(e) and e != 0 for e in ends[0][:2]):
+        return None
+    lo, hi = ends[0][:2]
+    n = x.shape[-1]
+    info = torch.finfo(x.dtype)
+    u = info.eps / 2
+    if (n + 2) * u > 0.01:
+        return None
+    w = linear.weight[units]
+    b = None if linear.bias is None else linear.bias[units]
+    z = F.linear(x, w, b)
+    scale = F.linear(x.abs(), w.abs(), None if b is None else b.abs())
+    E = scale.mul_(4 * (n + 2) * u).add_(4 * (n + 2) * info.tiny)
+    inside = torch.ones_like(z, dtype=torch.bool)
+    outside = torch.zeros_like(z, dtype=torch.bool)
+    if hi == 0:  # flat up to 0: z < −E is flat in the model's forward too, z > E is not
+        inside &= z < -E
+        outside |= z > E
+    if lo == 0:
+        inside &= z > E
+        outside |= z < -E
+    samples = tuple(range(z.dim() - 1))  # x has a sample axis, so z has at least two
+    return z if bool((inside.all(samples) | outside.any(samples)).all()) else None
 
 
 def certified_dead(model: nn.Module, X: torch.Tensor, batch_size: int = 256, tapped: Taps | None = None
@@ -457,14 +577,15 @@ def site_gradients(tapped: Taps, x: torch.Tensor, targets: torch.Tensor | None,
 def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = None, *,
             loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = default_loss, chunk: int = 1024,
             batch_size: int = 256, saturation_samples: int = 256, clones: bool = True, spectra: bool = True,
-            tapped: Taps | None = None) -> Measurement:
+            spectra_samples: int | None = None, tapped: Taps | None = None) -> Measurement:
     """Every measure of ``numerics.metrics`` on every activation site of ``model`` over X: one chunked
     pass for the activation measures (peak memory: the model and one chunk), the clone partition and
     the certificate from the weights, and, with ``targets``, the saturated measures from the gradient
     of the batch-mean loss on the first ``saturation_samples`` samples (the paper uses one fixed
     batch). ``batch_size`` is the training batch the BatchNorm certificate assumes; ``clones=False``
     skips the clone partition, ``spectra=False`` the second moments (duplicates and ranks: a Gram
-    matrix per layer and its eigenvalues)."""
+    matrix per layer and its eigenvalues); ``spectra_samples`` takes the second moments from the
+    first that many samples of X only (every position of them), all of X by default."""
     X = _inputs(model, X)
     count(chunk, "chunk", 1), count(batch_size, "batch_size", 1)
     count(saturation_samples, "saturation_samples", 1)
@@ -475,55 +596,59 @@ def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = No
         if len(targets) != len(X):
             raise ValueError(f"targets has {len(targets)} samples, X has {len(X)}")
     t = tapped or taps(model, X)
-    stats = [metrics.LayerStats(s.activation, moments=spectra) for s in t.sites]
+    stats = [metrics.LayerStats(s.activation, moments=spectra, moment_inputs=spectra_samples)
+             for s in t.sites]
 
     def see(i: int, which: str, v: torch.Tensor) -> None:
         (stats[i].add_z if which == "z" else stats[i].add_h)(v, t.sites[i].axis)
 
     t.stream(X, see, chunk, flat=False)
-    notes = list(t.notes)
-    dead = [s.exact_dead() for s in stats]
-    graph = t.unit_graph()
-    labels = None
-    if clones:
-        try:
-            labels = clone_partition(graph)
-        except ProbeError as exc:
-            notes.append(str(exc))
-    certificate = certify(graph, t.sites, dead, batch_size)
-    trapped = None
-    try:
-        trapped = manifold(model, graph, labels, dead)
-    except ProbeError as exc:
-        notes.append(str(exc))
     sat = sat_inv = None
     if targets is not None:
         hs, gs = site_gradients(t, X[:saturation_samples], targets[:saturation_samples], loss)
         sat = [metrics._saturated(h, g) for h, g in zip(hs, gs)]
         batch = len(X[:saturation_samples])
         sat_inv = [metrics._saturated(h, g * batch) for h, g in zip(hs, gs)]
-    layers = []
-    for k, (site, s) in enumerate(zip(t.sites, stats)):
-        m = s.moments
-        block = None if labels is None else metrics.block_sizes(labels[graph.site_group(k)])
-        masks = {"exact_dead": dead[k], "certified_dead": certificate.dead[k], "paper_dead": s.paper_dead(),
-                 "silent": s.abs_sum == 0}
-        if m is not None:
-            masks |= {"duplicates": metrics.duplicates(m),
-                      "duplicates_correlation": metrics.duplicates(m, centred=True)}
-        refused = certificate.reasons[k] and not certificate.dead[k].any()
-        second = (None,) * 7 if m is None else (
-            int(masks["duplicates"].sum()), int(masks["duplicates_correlation"].sum()),
-            float(metrics.effective_rank(m)), float(metrics.effective_rank(m, centred=True)),
-            float(metrics.stable_rank(m)), float(metrics.participation_ratio(m)),
-            int(metrics.numerical_rank(m)))
-        layers.append(Layer(
-            site.name, site.activation, site.units, s.n, int(dead[k].sum()),
-            None if refused else int(certificate.dead[k].sum()), int(masks["paper_dead"].sum()),
-            {str(tau): int(s.dormant(tau).sum()) for tau in metrics.REDO_TAUS},
-            None if sat is None else int(sat[k].sum()), None if sat_inv is None else int(sat_inv[k].sum()),
-            *second[:2], block, *second[2:], masks))
-    return Measurement(t.sites, layers, graph, labels, certificate, trapped, notes)
+    # the small matrices (Gram, eigenproblems, the clone refinement's projections) on one thread:
+    # threads only cost them (a 256 × 256 eigvalsh: 2.7 ms CPU on one thread, 6.5 ms on two)
+    with one_thread():
+        notes = list(t.notes)
+        dead = [s.exact_dead() for s in stats]
+        graph = t.unit_graph()
+        labels = None
+        if clones:
+            try:
+                labels = clone_partition(graph)
+            except ProbeError as exc:
+                notes.append(str(exc))
+        certificate = certify(graph, t.sites, dead, batch_size)
+        trapped = None
+        try:
+            trapped = manifold(model, graph, labels, dead)
+        except ProbeError as exc:
+            notes.append(str(exc))
+        layers = []
+        for k, (site, s) in enumerate(zip(t.sites, stats)):
+            m = s.moments
+            block = None if labels is None else metrics.block_sizes(labels[graph.site_group(k)])
+            masks = {"exact_dead": dead[k], "certified_dead": certificate.dead[k],
+                     "paper_dead": s.paper_dead(), "silent": s.abs_sum == 0}
+            if m is not None:
+                masks |= {"duplicates": metrics.duplicates(m),
+                          "duplicates_correlation": metrics.duplicates(m, centred=True)}
+            refused = certificate.reasons[k] and not certificate.dead[k].any()
+            second = (None,) * 7 if m is None else (
+                int(masks["duplicates"].sum()), int(masks["duplicates_correlation"].sum()),
+                float(metrics.effective_rank(m)), float(metrics.effective_rank(m, centred=True)),
+                float(metrics.stable_rank(m)), float(metrics.participation_ratio(m)),
+                int(metrics.numerical_rank(m)))
+            layers.append(Layer(
+                site.name, site.activation, site.units, s.n, int(dead[k].sum()),
+                None if refused else int(certificate.dead[k].sum()), int(masks["paper_dead"].sum()),
+                {str(tau): int(s.dormant(tau).sum()) for tau in metrics.REDO_TAUS},
+                None if sat is None else int(sat[k].sum()),
+                None if sat_inv is None else int(sat_inv[k].sum()), *second[:2], block, *second[2:], masks))
+        return Measurement(t.sites, layers, graph, labels, certificate, trapped, notes)
 
 
 # ---- during training ------------------------------------------------------------------------------------
@@ -535,18 +660,26 @@ class Probe:
         for step in ...:
             ...; optimizer.step(); probe.step()
 
-    ``step()`` counts updates and measures after every ``n``-th (the taps share the model's
-    parameters; nothing is hooked into the training forward, so the other steps cost one counter);
-    ``history`` holds (step, per-layer records, trapped) tuples. ``clones=False`` skips the clone
-    partition, ``spectra=False`` the Gram matrices and their eigenvalues (duplicates and ranks): the
-    two costs that do not shrink with the probe set (benchmarks/probe_overhead.py)."""
+    ``step()`` counts updates and measures after every ``n``-th (the taps are traced once, on a copy of
+    the model's graph that shares its parameters; nothing is hooked into the training forward, so the
+    other steps cost one counter); ``history`` holds (step, per-layer records, trapped) tuples.
+
+    Every measure is recorded by default. The second moments (duplicates and the ranks) come from the
+    first ``spectra_samples`` inputs of X (``SPECTRA_SAMPLES`` = 128 by default, every position of
+    them; None: all of X): their eigenproblems grow with the cube of min(samples, units), the rest of
+    a record linearly in the samples. ``clones=False`` skips the clone partition, ``spectra=False``
+    the second moments (benchmarks/probe_overhead.py prints what each costs)."""
+
+    SPECTRA_SAMPLES = 128
 
     def __init__(self, model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = None, *,
                  loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = default_loss, chunk: int = 1024,
-                 clones: bool = True, spectra: bool = True):
+                 clones: bool = True, spectra: bool = True, spectra_samples: int | None = SPECTRA_SAMPLES):
         count(chunk, "chunk", 1)
+        if spectra_samples is not None:
+            count(spectra_samples, "spectra_samples", 1)
         self.model, self.X, self.targets, self.loss = model, X, targets, loss
-        self.chunk, self.clones, self.spectra = chunk, clones, spectra
+        self.chunk, self.clones, self.spectra, self.spectra_samples = chunk, clones, spectra, spectra_samples
         self.taps = taps(model, X)
         self.interval, self.t = 1, 0
         self.history: list[tuple[int, list[dict[str, Any]], metrics.Trapped | None]] = []
@@ -562,7 +695,7 @@ class Probe:
         if self.t % self.interval:
             return None
         m = measure(self.model, self.X, self.targets, loss=self.loss, chunk=self.chunk, clones=self.clones,
-                    spectra=self.spectra, tapped=self.taps)
+                    spectra=self.spectra, spectra_samples=self.spectra_samples, tapped=self.taps)
         self.history.append((self.t, [layer.record() for layer in m.layers], m.trapped))
         return m
 

@@ -53,6 +53,7 @@ import sympy as sp
 import torch
 import torch.fx as fx
 import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from cases.equivalence import TOL, coarsest_equitable_groups
@@ -555,9 +556,12 @@ def clone_partition(graph: UnitGraph, tol: float = TOL, seed: int = 0) -> list[n
     fixed = [False] * len(merged)
     for i, g in enumerate(graph.groups):
         fixed[of[i]] |= g.kind in ("input", "output")
-    labels, _ = coarsest_equitable_groups([widths[r] for r in merged], edges, biases=biases,
-                                          features=[np.hstack(f) if f else None for f in features],
-                                          fixed=fixed, tol=tol, seed=seed)
+    # numpy's BLAS on one thread: its small projections gain nothing from threads, and next to torch's
+    # pool its threads contend for the cores (a 512 × 512 by 512 × 4 product: 0.3 ms alone, 7 ms so)
+    with threadpool_limits(1, user_api="blas"):
+        labels, _ = coarsest_equitable_groups([widths[r] for r in merged], edges, biases=biases,
+                                              features=[np.hstack(f) if f else None for f in features],
+                                              fixed=fixed, tol=tol, seed=seed)
     return [labels[of[i]] for i in range(len(widths))]
 
 
@@ -605,8 +609,11 @@ def certify(graph: UnitGraph, sites: Sequence[Site], dead_on_data: Sequence[torc
         elif g.kind == "affine":
             (e,) = ins
             src = state[e.src]
-            w = torch.from_numpy(e.array(graph.widths))
-            bias = None if g.bias is None else g.bias.detach().double().cpu()
+            # signs and zeros are exact in the parameters' own dtype: no float64 copy unless the
+            # grouped convolution needs its block-diagonal expansion
+            w = torch.from_numpy(e.array(graph.widths)) if e.conv_groups > 1 else \
+                e.weight.detach().reshape(e.weight.shape[0], graph.widths[e.src], -1).cpu()
+            bias = None if g.bias is None else g.bias.detach().cpu()
             state[i][metrics.sign_certificate(w, bias, src == ZERO, (src == NONNEG) | (src == ZERO))] = NONPOS
             data_only[i] = bool(((src == DATA) | (src == ZERO)).all())
         elif g.kind == "norm":

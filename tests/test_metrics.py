@@ -108,3 +108,78 @@ def test_bad_input_is_named(fn):
         fn(torch.nn.Sequential())
     with pytest.raises(ValueError, match="no samples"):
         fn(torch.ones(0, 3))
+
+
+def _dense_spectrum(h: torch.Tensor, centred: bool) -> torch.Tensor:
+    """The definition, straight: eigenvalues of HᵀH (or of the centred H's), U × U."""
+    d = h.double()
+    if centred:
+        d = d - d.mean(-2, keepdim=True)
+    return torch.linalg.eigvalsh(d.mT @ d).clamp_min(0.0)
+
+
+@pytest.mark.parametrize("n", [3, 5, 40])  # fewer samples than units (sample side), and more
+def test_the_sample_side_spectrum_is_the_unit_side_one(n):
+    g = torch.Generator().manual_seed(n)
+    z = torch.randn(n, 12, generator=g, dtype=torch.float64) + 0.3
+    z[:, 1] = -1.0  # a dead unit
+    z[:, 5] = z[:, 4]  # an exact clone
+    h = torch.relu(z)
+    m = M.Moments.of(h)
+    assert (m._cols is not None) == (n < 12)  # the rows are kept only while they are the smaller side
+    for centred in (False, True):
+        lam = m.spectrum(centred)
+        assert lam.shape == (12,)
+        assert torch.allclose(lam, _dense_spectrum(h, centred), atol=1e-10 * float(lam.max()))
+        # without the rows: the U × U side's round-off eigenvalues (~1e-16 λ_max where the true ones are
+        # 0) enter the effective rank through their square roots, ~1e-8 σ_max each
+        assert float(M.effective_rank(m, centred)) == pytest.approx(
+            float(M.effective_rank(M.Moments(m.n, m.sum, m.gram), centred)), rel=1e-6)
+    # the live, distinct columns: 10 of 12, and never more than the samples
+    assert int(M.numerical_rank(m)) == min(n, 10)
+    assert int(M.numerical_rank(m, centred=True)) == min(n - 1, 10)
+    # a stream that passes the unit count drops the rows and gives the same numbers
+    s = M.Moments.of(h[:2])
+    for part in h[2:].split(7):
+        s.add(part)
+    assert torch.allclose(s.spectrum(True), m.spectrum(True), atol=1e-10 * float(m.spectrum(True).max()))
+    assert int(M.numerical_rank(s)) == int(M.numerical_rank(m))
+
+
+def test_batches_of_networks_on_the_sample_side():
+    z = torch.relu(_layer(2, n=4, batch=(3,)))  # 4 samples of 6 units: the sample side, per network
+    m = M.Moments.of(z)
+    for s in range(3):
+        one = M.Moments.of(z[s])
+        assert torch.allclose(m.spectrum(True)[s], one.spectrum(True), atol=1e-12)
+        assert int(M.numerical_rank(m)[s]) == int(M.numerical_rank(one))
+
+
+def test_moment_inputs_caps_only_the_second_moments():
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(10, 4, 3, 3, generator=g)  # a conv layer: 10 images, 4 channels, 3 × 3 positions
+    capped, whole = M.LayerStats("relu", moment_inputs=6), M.LayerStats("relu")
+    for part in z.split(4):  # chunks of 4 images: the cap falls inside the second chunk
+        for s in (capped, whole):
+            s.add_z(part, axis=1)
+            s.add_h(torch.relu(part), axis=1)
+    assert capped.inputs == 6 and capped.moments.n == 6 * 9 and capped.n == whole.n == 90
+    assert torch.equal(capped.exact_dead(), whole.exact_dead())
+    assert torch.equal(capped.paper_dead(), whole.paper_dead())
+    assert torch.allclose(capped.dormancy(), whole.dormancy())
+    first = torch.relu(z[:6]).movedim(1, -1).reshape(-1, 4).double()
+    assert torch.allclose(capped.moments.gram, first.mT @ first)
+    assert torch.allclose(capped.moments.sum, first.sum(0))
+    with pytest.raises(ValueError, match="moment_inputs"):
+        M.LayerStats("relu", moment_inputs=0)
+
+
+def test_finite_finds_nan_and_inf_anywhere():
+    t = torch.zeros(3, 1000)
+    assert M.finite(t) and M.finite(torch.zeros(0))
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        u = t.clone()
+        u[2, 517] = bad
+        assert not M.finite(u)
+        with pytest.raises(ValueError, match="NaN or inf"):
+            M.exact_dead(u)

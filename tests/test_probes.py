@@ -245,6 +245,31 @@ def test_probe_records_during_training():
     assert probe.history[0][1][0]["units"] == 8
     with pytest.raises(ValueError, match="positive integer"):
         probe.every(0)
+    with pytest.raises(ValueError, match="spectra_samples"):
+        P.Probe(model, X, y, spectra_samples=0)
+
+
+def test_probe_spectra_come_from_the_first_spectra_samples_inputs():
+    """Every measure is recorded; the second moments from the first ``spectra_samples`` inputs (the
+    sample-side Gram when they are fewer than the units), the rest from all of X."""
+    torch.manual_seed(1)
+    model = MLP([5, 40, 30, 3])
+    X, y = torch.randn(200, 5), torch.randint(0, 3, (200,))
+    probe = P.Probe(model, X, y).every(1)
+    assert probe.spectra_samples == P.Probe.SPECTRA_SAMPLES
+    probe.spectra_samples = 16
+    m = probe.step()
+    head = P.measure(model, X[:16])
+    whole = P.measure(model, X, y)
+    for got, first, every in zip(m.layers, head.layers, whole.layers):
+        assert got.samples == 200 and got.exact_dead == every.exact_dead
+        assert got.paper_dead == every.paper_dead
+        assert got.saturated == every.saturated and got.dormant == every.dormant
+        assert got.effective_rank == pytest.approx(first.effective_rank, rel=1e-9)
+        assert got.effective_rank_centred == pytest.approx(first.effective_rank_centred, rel=1e-9)
+        assert got.numerical_rank == first.numerical_rank <= 16
+        assert got.duplicates == first.duplicates
+        assert None not in got.record().values()  # every measure recorded
 
 
 # ---- bad input -------------------------------------------------------------------------------------------
@@ -273,3 +298,84 @@ def test_bad_models_and_data_are_named():
         P.measure(nn.Sequential(nn.Linear(3, 1)), X)
     with pytest.raises(ValueError, match="targets has 2 samples"):
         P.measure(good, X, torch.zeros(2, 1))
+
+
+def _dead_by_full_forward(t: P.Taps, X: torch.Tensor, chunk: int) -> list[torch.Tensor]:
+    """Exact dead from every site's whole z on every chunk: no early stop, no row slicing."""
+    stats = [M.LayerStats(s.activation, moments=False) for s in t.sites]
+
+    def see(i: int, which: str, v: torch.Tensor) -> None:
+        if which == "z":
+            stats[i].add_z(v, t.sites[i].axis)
+
+    t.stream(X, see, chunk, flat=False)
+    return [s.exact_dead() for s in stats]
+
+
+@PROPERTY
+@given(st.lists(st.integers(8, 40), min_size=1, max_size=4), st.integers(0, 2**16),
+       st.sampled_from([torch.float32, torch.float64]), st.integers(3, 40))
+def test_dead_units_early_stop_and_row_slices_give_the_full_forwards_dead_sets(widths, seed, dtype, chunk):
+    """dead_units stops each chunk at the deepest undecided site and computes only undecided rows of a
+    Linear there: the dead sets are those of the full forward on the same chunks (random MLPs and
+    generated models, planted dead units at every depth, a unit alive on one sample only)."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = MLP([6, *widths, 3]).to(dtype).eval()
+    X = torch.randn(120, 6, generator=g, dtype=dtype)
+    with torch.no_grad():
+        for k, lin in enumerate(model.linears[:-1]):
+            dead = torch.randperm(lin.out_features, generator=g)[: lin.out_features // 2]
+            lin.bias[dead] -= 50.0  # dead on these data
+            if k:  # one more unit alive on few samples: decided late, in a sliced chunk
+                lin.bias[dead[0]] += 50.0 - float(model.trace(X).z[k][:, dead[0]].max()) + 1e-3
+    t = P.taps(model, X)
+    assert sorted(t.sliceable) == list(range(len(widths)))
+    assert [f.tolist() for f in P.dead_units(model, X, chunk=chunk, tapped=t)] == \
+        [f.tolist() for f in _dead_by_full_forward(t, X, chunk)]
+    spec = gen.Spec("mlp", 1, (7, 6), ("plain", "plain"), "relu", "module", 1, image=3)
+    model2, X2, _, _ = _planted(spec, seed, n=40)
+    t2 = P.taps(model2, X2)
+    assert [f.tolist() for f in P.dead_units(model2, X2, chunk=chunk, tapped=t2)] == \
+        [f.tolist() for f in _dead_by_full_forward(t2, X2, chunk)]
+
+
+def test_dead_units_computes_row_slices_where_few_units_are_undecided(monkeypatch):
+    torch.manual_seed(0)
+    model, X = MLP([6, 64, 64, 3]).eval(), torch.randn(400, 6)
+    with torch.no_grad():
+        model.linears[1].bias[:4] = -100.0
+    sliced = []
+    rows = P._undecided_rows
+
+    def spy(*args):
+        sliced.append(rows(*args))
+        return sliced[-1]
+
+    monkeypatch.setattr(P, "_undecided_rows", spy)
+    t = P.taps(model, X)
+    found = P.dead_units(model, X, chunk=50, tapped=t)
+    assert any(z is not None and z.shape[1] < 64 for z in sliced)
+    assert [f.tolist() for f in found] == [f.tolist() for f in _dead_by_full_forward(t, X, 50)]
+    assert found[1][:4].all()
+
+
+def test_row_slices_defer_to_the_full_product_within_rounding_of_the_edge():
+    lin = nn.Linear(3, 2).double()
+    with torch.no_grad():
+        lin.weight[:] = torch.tensor([[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0]])
+        lin.bias.zero_()
+    units = torch.tensor([0])
+    # z = 1 + 1e-20 − 1 is 1e-20 or 0 depending on the order of the sum: no decision from a slice
+    near = torch.tensor([[1.0, 1e-20, -1.0]], dtype=torch.float64)
+    assert P._undecided_rows(near, lin, units, "relu") is None
+    # clearly on one side: decided from the slice (alive, then dead), and the same z as the full product
+    x = torch.tensor([[1.0, 2.0, 0.5], [0.0, 0.25, 0.0]], dtype=torch.float64)
+    for u in (0, 1):
+        z = P._undecided_rows(x, lin, torch.tensor([u]), "relu")
+        assert z is not None
+        assert torch.equal(M.flat_mask(z, "relu").all(0), M.flat_mask(lin(x)[:, [u]], "relu").all(0))
+    # an exactly-zero z is within rounding of ReLU's edge too (the bound has an underflow term)
+    assert P._undecided_rows(torch.zeros(2, 3, dtype=torch.float64), lin, units, "relu") is None
+    # a flat set whose end is not 0 or two intervals: no slices
+    assert P._undecided_rows(x, lin, units, "relu6") is None
