@@ -15,7 +15,8 @@ leading batch axis) and the unit graph of ``numerics.unitgraph``:
 - ``effective_rank``: per hidden layer, the paper's effective rank of the activation matrix;
 - ``trapped``, ``trapped_frozen``, ``trapped_cloned``: the parameters pinned by the frozen and
   cloned structure (``metrics.manifold_dimension`` via ``unitgraph.manifold``: frozen units' incoming
-  parameters, and all but one value per block pair of clone blocks), as fractions of all parameters;
+  parameters, the outgoing weights of frozen units whose output is exactly 0 (a dead ReLU), and all
+  but one value per block pair of clone blocks), as fractions of all parameters;
 - ``clone_distance`` (only for a job started from an exact clone, ``clone=n``): the largest entry of
   the off-equitable component of the weights (``numerics.clone.family_distance``): 0 on the clone
   manifold.
@@ -149,13 +150,15 @@ class _Prober:
         if self.job.clones:
             if self.graph is None:
                 self._graph(X[0])
+            quiet = [metrics.silent(h) for h in trace.h]
             redundancy, trapped, frozen, cloned, distance = [], [], [], [], []
             for s in range(S):
                 self._load(s)
                 labels = unitgraph.clone_partition(self.graph)
                 sites = [labels[self.graph.site_group(i)] for i in range(len(self.sites))]
                 redundancy.append(sum(metrics.clone_redundancy(lab) for lab in sites) / units)
-                t = unitgraph.manifold(self.template, self.graph, labels, [d[s] for d in dead])
+                t = unitgraph.manifold(self.template, self.graph, labels, [d[s] for d in dead],
+                                       [q[s] for q in quiet])
                 trapped.append(t.trapped / t.parameters)
                 frozen.append(t.frozen / t.parameters)
                 cloned.append(t.cloned / t.parameters)

@@ -483,6 +483,7 @@ def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = No
     t.stream(X, see, chunk, flat=False)
     notes = list(t.notes)
     dead = [s.exact_dead() for s in stats]
+    silent = [s.silent() for s in stats]
     graph = t.unit_graph()
     labels = None
     if clones:
@@ -493,7 +494,7 @@ def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = No
     certificate = certify(graph, t.sites, dead, batch_size)
     trapped = None
     try:
-        trapped = manifold(model, graph, labels, dead)
+        trapped = manifold(model, graph, labels, dead, silent)
     except ProbeError as exc:
         notes.append(str(exc))
     sat = sat_inv = None
@@ -507,7 +508,7 @@ def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = No
         m = s.moments
         block = None if labels is None else metrics.block_sizes(labels[graph.site_group(k)])
         masks = {"exact_dead": dead[k], "certified_dead": certificate.dead[k], "paper_dead": s.paper_dead(),
-                 "silent": s.abs_sum == 0}
+                 "silent": silent[k]}
         if m is not None:
             masks |= {"duplicates": metrics.duplicates(m),
                       "duplicates_correlation": metrics.duplicates(m, centred=True)}
