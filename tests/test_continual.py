@@ -110,6 +110,8 @@ TINY = cc.Sizes(
     bitflip=BitFlip(period=150),
     long_tasks=6,
     long_probe_every=2,
+    cbp_rates=(1e-4, 1e-2),
+    collapse_stream=BitFlip(period=50),
     sweep_tasks=4,
     sweep_probe_every=1,
     sweep_widths=(3, 5),
@@ -134,9 +136,14 @@ def test_every_check_returns_evidence_on_tiny_sizes(monkeypatch, tmp_path):
     evidence, errors = verify.run_claims(family_claims("continual"), config)
     assert not errors, errors
     assert {e.claim for e in evidence} == {c.id for c in family_claims("continual")}
-    for e in evidence:
-        if e.setting.get("control"):
-            assert e.verdict in ("refuted", "inconclusive"), (e.check, e.verdict, e.summary)
+    # controls decided by design at any size (an exact planted collapse; ≥ 300 shuffled pairs; SGD keeps
+    # an exact clone) must refute here; the two whose decision first needs the error to rise (it does in
+    # --quick and full, not on these tiny tasks) may be inconclusive
+    by_design = {"control-cbp-planted-collapse", "control-shuffled-pairing", "control-escape-without-dropout"}
+    controls = {e.check: e.verdict for e in evidence if e.setting.get("control")}
+    assert by_design <= set(controls), controls
+    for check_id, verdict in controls.items():
+        assert verdict == "refuted" or (check_id not in by_design and verdict == "inconclusive"), controls
     back = load_json(dump_json(evidence))
     assert [b.to_json() for b in back] == [e.to_json() for e in evidence]
     from reports.render import render
