@@ -146,7 +146,8 @@ def jobs(config: Config) -> dict[str, Job]:
             z.bitflip, _net(5), cbp_at(rate), seeds, z.long_tasks, z.long_probe_every, device=dev
         )
     out["bitflip/collapsed"] = Job(
-        z.collapse_stream, _net(5), "bp", seeds, z.collapse_tasks, 1, collapse=z.collapse_tasks - 2, device=dev
+        z.collapse_stream, _net(5), "bp", seeds, z.collapse_tasks, 1,
+        collapse=z.collapse_tasks - 2, device=dev,
     )
     for w in z.sweep_widths:
         for iv in z.sweep_interventions:

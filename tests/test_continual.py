@@ -142,7 +142,8 @@ def test_the_shuffled_pairing_control_refutes_at_quick_sizes():
         runs = _null_runs(10, seed)
         y = runs.array("plasticity_loss")[np.random.default_rng(seed).permutation(30)]
         rho = cc.spearman(runs.array("trapped"), y, seed=seed)
-        single += cc.manifolds_verdict({"trapped": {"pooled": rho, "within_configurations": rho}}) == "refuted"
+        effects = {"trapped": {"pooled": rho, "within_configurations": rho}}
+        single += cc.manifolds_verdict(effects) == "refuted"
     assert single < 10
 
 
