@@ -4,8 +4,11 @@ Every check reads one shared sweep (``sweep``): seed-batched runs (``numerics.co
 
 - the bit-flipping problem (``numerics.streams.BitFlip``, the paper's text: one flipping bit inverted
   every T = 10,000 steps) with the 20-5-1 ReLU learner, SGD η = 0.01: backprop and continual backprop
-  for the long run (1M steps full), and a sweep of every intervention of ``numerics.interventions``
-  that applies online (BatchNorm needs a batch: not on a one-sample stream) over widths;
+  for the long run (1M steps full), continual backprop's replacement rate swept over the same run
+  (1e-6 … 1e-2 full), and a sweep of every intervention of ``numerics.interventions`` that applies
+  online (BatchNorm needs a batch: not on a one-sample stream) over widths;
+- for the continual.cbp control, a backprop run collapsed after the early window
+  (``numerics.continual.collapse``: every hidden unit planted dead, a fixed point of SGD);
 - shuffled-label digits (memorise random labels of 128 of scikit-learn's digits, a new shuffle every
   task) with an MLP and a CNN, each plain, with BatchNorm and with LayerNorm, and permuted digits with
   the MLP;
@@ -1110,6 +1113,21 @@ def manifolds_verdict(effects: dict[str, Any]) -> str:
     return "refuted" if t["pooled"]["ci95"][1] < RHO_WEAK else "inconclusive"
 
 
+def per_group(runs: Runs, labels: np.ndarray, seed: int) -> dict[str, dict[str, Any]]:
+    """Per label (a configuration, or an intervention over widths): the mean trapped fraction and loss of
+    plasticity with bootstrap intervals over its runs, and Spearman ρ of the two within it."""
+    x, y = runs.array("trapped"), runs.array("plasticity_loss")
+    out = {}
+    for g in dict.fromkeys(labels.tolist()):
+        m = labels == g
+        out[g] = {
+            "trapped": _effect(x[m], seed),
+            "plasticity_loss": _effect(y[m], seed),
+            "spearman": spearman(x[m], y[m], seed=seed),
+        }
+    return out
+
+
 def counter_cases(runs: Runs, limit: int = 4) -> dict[str, list[dict[str, Any]]]:
     """Runs far off the trend: trapped in the top quarter but plasticity loss in the bottom quarter,
     and the reverse."""
@@ -1198,13 +1216,8 @@ def manifolds_trapped(config: Config) -> Evidence:
     w0 = z.sweep_widths[0]
     curve_runs = {iv: res[f"bitflip/sweep/{iv}/w{w0}"] for iv in z.sweep_interventions}
     snap = res.get(f"bitflip/sweep/bp/w{z.snapshot_width}")
-    by_config = {}
-    for g in dict.fromkeys(runs.groups):
-        m = runs.groups == g
-        by_config[g] = {
-            "trapped": float(runs.array("trapped")[m].mean()),
-            "plasticity_loss": float(runs.array("plasticity_loss")[m].mean()),
-        }
+    by_config = per_group(runs, runs.groups, config.seed)
+    by_intervention = per_group(runs, np.asarray(runs.intervention), config.seed)
     return Evidence(
         kind="numeric",
         verdict=verdict,
@@ -1221,6 +1234,7 @@ def manifolds_trapped(config: Config) -> Evidence:
             "spearman": effects,
             "counter_cases": cases,
             "by_configuration": by_config,
+            "by_intervention": by_intervention,
             "runs": len(runs.seed),
         },
         counterexample=counterexample,
