@@ -529,10 +529,13 @@ def manifold_dimension(spans: Sequence[Span], parameters: int) -> Trapped:
     sample, so f'(z_u) = 0 and δ_u = 0 there, and h_u = f(z_u) is constant on each flat piece. So:
 
     - a frozen unit's incoming parameters (weights, bias, γ, β) get zero gradient: M_F fixes them;
-    - a frozen unit whose flat value is 0 (h_u = 0 on every sample: ReLU on (−∞, 0], marked ``silent``)
-      also pins its outgoing weights, whose gradient Σ_n δ_v(n) · 0 is exactly 0 while it stays frozen.
-      A flat value c ≠ 0 (hardtanh at ±1, ReLU6 at 6; a saturated tanh, h = ±1 up to rounding) leaves
-      them free: their gradient c Σ_n δ_v(n) is that of a bias;
+    - a unit exactly dead at the flat value 0 (z in the flat set and h_u = 0 on every sample: ReLU on
+      (−∞, 0], marked ``silent``) also pins its outgoing weights, whose gradient Σ_n δ_v(n) · 0 is
+      exactly 0 while it stays there. A flat value c ≠ 0 (hardtanh at ±1, ReLU6 at 6; a saturated tanh,
+      h = ±1 up to rounding) leaves them free: their gradient c Σ_n δ_v(n) is that of a bias. Like the
+      incoming rule (a γ, β behind a dead unit count where the unit's δ is 0), this counts gradients
+      that are exactly 0 at θ: after a LayerNorm a dead unit's outgoing weights (and its γ, β) count
+      though its incoming weights do not (the normalization passes other units' δ back to them);
     - clone blocks confine the trajectory to the leaf M_D(θ) = θ + {block-constant tensors}: a
       parameter tensor keeps one free value per (output block, input block, offset), or per output
       block for a vector (cloned.dimension counts the same block pairs);
