@@ -4,8 +4,11 @@ Every check reads one shared sweep (``sweep``): seed-batched runs (``numerics.co
 
 - the bit-flipping problem (``numerics.streams.BitFlip``, the paper's text: one flipping bit inverted
   every T = 10,000 steps) with the 20-5-1 ReLU learner, SGD η = 0.01: backprop and continual backprop
-  for the long run (1M steps full), and a sweep of every intervention of ``numerics.interventions``
-  that applies online (BatchNorm needs a batch: not on a one-sample stream) over widths;
+  for the long run (1M steps full), continual backprop's replacement rate swept over the same run
+  (1e-6 … 1e-2 full), and a sweep of every intervention of ``numerics.interventions`` that applies
+  online (BatchNorm needs a batch: not on a one-sample stream) over widths;
+- for the continual.cbp control, a backprop run collapsed after the early window
+  (``numerics.continual.collapse``: every hidden unit planted dead, a fixed point of SGD);
 - shuffled-label digits (memorise random labels of 128 of scikit-learn's digits, a new shuffle every
   task) with an MLP and a CNN, each plain, with BatchNorm and with LayerNorm, and permuted digits with
   the MLP;
@@ -22,7 +25,7 @@ Every claim has a negative control that must come out refuted.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -50,9 +53,13 @@ class Sizes:
     """Every size the continual checks use; ``SIZES[config.quick]`` picks one."""
 
     seeds: int = 30
+    bitflip_seeds: int | None = None  # the bit-flipping runs' seeds (None: ``seeds``); a seed costs little
     bitflip: BitFlip = BitFlip()  # the paper's text: T = 10,000 steps a task
     long_tasks: int = 100  # bit-flipping backprop vs continual backprop: 100 × 10,000 = 1M steps
     long_probe_every: int = 5
+    cbp_rates: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)  # continual backprop's sweep, long runs
+    collapse_tasks: int = 3  # the planted collapse of the continual.cbp control (after task 2 of 3) …
+    collapse_stream: BitFlip = BitFlip(period=1000)  # … on short tasks: the planted loss is exact anyway
     sweep_tasks: int = 20  # the intervention × width sweep: 200,000 steps
     sweep_probe_every: int = 2
     sweep_widths: tuple[int, ...] = (5, 10, 25)
@@ -84,7 +91,9 @@ SIZES: dict[bool, Sizes] = {
     False: Sizes(),
     True: Sizes(
         seeds=5,
+        bitflip_seeds=20,
         long_tasks=3,
+        cbp_rates=(1e-4,),  # the long continual-backprop run itself: --quick adds no run for the sweep
         long_probe_every=1,
         sweep_tasks=3,
         sweep_probe_every=1,
@@ -111,16 +120,38 @@ def _digits_net(arch: str, lr: float) -> Net:
     return Net((32, 10), loss="ce", lr=lr, image=(1, 8, 8), channels=(8, 16))
 
 
+def cbp_at(rate: float) -> str | ivs.Intervention:
+    """Continual backprop at replacement rate ``rate`` (the registry's "cbp" at its own rate)."""
+    base = ivs.get("cbp")
+    if rate == base.cbp.rate:
+        return "cbp"
+    return replace(base, name=f"cbp@{rate:g}", cbp=replace(base.cbp, rate=rate),
+                   description=f"{base.description.rsplit(', rate', 1)[0]}, rate {rate:g}")
+
+
+def cbp_rate_key(rate: float) -> str:
+    return "bitflip/long/cbp" if cbp_at(rate) == "cbp" else f"bitflip/long/cbp@{rate:g}"
+
+
 def jobs(config: Config) -> dict[str, Job]:
     """Every run the checks read, by key (``numerics.continual.Job``); equal jobs run once."""
     z = SIZES[config.quick]
-    seeds = tuple(config.seed * 100_000 + i for i in range(z.seeds))
+    digits_seeds = tuple(config.seed * 100_000 + i for i in range(z.seeds))
+    seeds = tuple(config.seed * 100_000 + i for i in range(z.bitflip_seeds or z.seeds))
     out: dict[str, Job] = {}
     dev = config.device
     for iv in ("bp", "cbp"):
         out[f"bitflip/long/{iv}"] = Job(
             z.bitflip, _net(5), iv, seeds, z.long_tasks, z.long_probe_every, device=dev
         )
+    for rate in z.cbp_rates:
+        out[cbp_rate_key(rate)] = Job(
+            z.bitflip, _net(5), cbp_at(rate), seeds, z.long_tasks, z.long_probe_every, device=dev
+        )
+    out["bitflip/collapsed"] = Job(
+        z.collapse_stream, _net(5), "bp", seeds, z.collapse_tasks, 1,
+        collapse=z.collapse_tasks - 2, device=dev,
+    )
     for w in z.sweep_widths:
         for iv in z.sweep_interventions:
             out[f"bitflip/sweep/{iv}/w{w}"] = Job(
@@ -158,7 +189,7 @@ def jobs(config: Config) -> dict[str, Job]:
                 z.shuffled,
                 _digits_net(arch, z.digits_lr),
                 iv,
-                seeds,
+                digits_seeds,
                 tasks,
                 z.digits_probe_every,
                 dtype="float32",
@@ -168,7 +199,7 @@ def jobs(config: Config) -> dict[str, Job]:
         z.permuted,
         _digits_net("mlp", z.digits_lr),
         "bp",
-        seeds,
+        digits_seeds,
         z.permuted_tasks,
         max(z.digits_probe_every, z.permuted_tasks // 20),
         dtype="float32",
@@ -317,7 +348,7 @@ def _setting(config: Config, r: Result, **extra: Any) -> dict[str, Any]:
     return {
         "stream": job.stream.describe(),
         "learner": job.net.describe(),
-        "intervention": job.intervention,
+        "intervention": job.name,
         "seeds": len(job.seeds),
         "first_seed": job.seeds[0],
         "tasks": job.tasks,
@@ -583,10 +614,12 @@ def cbp_verdict(bp: dict[str, Any], cbp: dict[str, Any], diff: dict[str, Any]) -
     return "qualified"
 
 
-def _cbp_decision(config: Config, cbp_key: str) -> tuple[str, dict[str, Any], Result, Result]:
+def _cbp_decision(
+    config: Config, cbp_key: str, bp_key: str = "bitflip/long/bp"
+) -> tuple[str, dict[str, Any], Result, Result]:
     z = SIZES[config.quick]
     res = sweep(config)
-    bp, cbp = res["bitflip/long/bp"], res[cbp_key]
+    bp, cbp = res[bp_key], res[cbp_key]
     eb, ec = rank_change(bp, z.window), rank_change(cbp, z.window)
     late = probe_window(cbp, "effective_rank", "late", z.window) - probe_window(
         bp, "effective_rank", "late", z.window
@@ -644,17 +677,108 @@ def cbp_rank(config: Config) -> Evidence:
     )
 
 
-@check("continual.cbp", "control-cbp-replaced-by-bp")
+@check("continual.cbp", "control-cbp-planted-collapse")
 def cbp_control(config: Config) -> Evidence:
-    """Negative control: backprop's run given as the continual-backprop arm; the decision must refute
-    "keeps rank stable"."""
-    verdict, effects, bp, _ = _cbp_decision(config, "bitflip/long/bp")
+    """Negative control: a backprop run whose hidden layer is planted dead after the early window
+    (``numerics.continual.collapse``: incoming weights 0, bias −1, a fixed point of SGD, so its late
+    effective rank is exactly 0) given as both arms; the decision must refute "keeps rank stable"
+    whatever the run's length, since the planted loss is exact (relative change −1 in every run)."""
+    verdict, effects, r, _ = _cbp_decision(config, "bitflip/collapsed", "bitflip/collapsed")
     return control(
         verdict,
-        "backprop as the continual-backprop arm",
-        "backprop in the continual-backprop arm does not keep its rank, refuted.",
-        _setting(config, bp),
+        "backprop collapsed after the early window, as both arms",
+        "the planted collapse loses its rank in the continual-backprop arm too "
+        f"({_fmt(effects['cbp_relative_rank_change'])}), refuted.",
+        _setting(config, r, collapsed_after_task=r.job.collapse + 1),
         {"effects": effects},
+    )
+
+
+def cbp_rate_effects(config: Config) -> dict[str, dict[str, Any]]:
+    """Per replacement rate of the sweep: the continual.cbp decision against backprop and its effects
+    (relative rank change, late rank and late error against backprop, units replaced per run)."""
+    out = {}
+    for rate in SIZES[config.quick].cbp_rates:
+        verdict, effects, _, _ = _cbp_decision(config, cbp_rate_key(rate))
+        out[f"{rate:g}"] = {"verdict": verdict, **effects}
+    return out
+
+
+def cbp_rates_verdict(per_rate: dict[str, dict[str, Any]]) -> tuple[str, list[str]]:
+    """(verdict, rates at which continual backprop keeps the rank stable): confirmed at every rate,
+    qualified at some, refuted at none while backprop loses rank, inconclusive when backprop loses
+    nothing (every rate's decision inconclusive)."""
+    verdicts = {r: e["verdict"] for r, e in per_rate.items()}
+    stable = [r for r, v in verdicts.items() if v == "confirmed"]
+    if all(v == "inconclusive" for v in verdicts.values()):
+        return "inconclusive", stable
+    if len(stable) == len(verdicts):
+        return "confirmed", stable
+    return ("qualified" if stable else "refuted"), stable
+
+
+def _rate_figure(per_rate: dict[str, dict[str, Any]], seeds: int) -> Figure:
+    rates = np.array([float(r) for r in per_rate])
+    panels = []
+    for key, label in (
+        ("cbp_relative_rank_change", "relative change of effective rank, late vs early"),
+        ("late_rank_cbp_minus_bp", "late effective rank, CBP − backprop"),
+        ("late_error_cbp_minus_bp", "late error, CBP − backprop"),
+    ):
+        est = np.array([e[key]["estimate"] for e in per_rate.values()])
+        lo = np.array([e[key]["ci95"][0] for e in per_rate.values()])
+        hi = np.array([e[key]["ci95"][1] for e in per_rate.values()])
+        series = [
+            Series("area", rates, lo, y2=hi, style={"color": "C1", "alpha": 0.25}),
+            Series("line", rates, est, "continual backprop", style={"color": "C1", "marker": "o"}),
+            Series("hline", y=0.0, style={"color": "black", "linestyle": "dotted"}),
+        ]
+        if key == "cbp_relative_rank_change":
+            b = next(iter(per_rate.values()))["bp_relative_rank_change"]
+            series += [
+                Series(
+                    "hline", y=b["estimate"], label="backprop", style={"color": "C0", "linestyle": "dashed"}
+                ),
+                Series("hline", y=-STABLE, label=f"±{STABLE:.0%} (stable)", style={"color": "grey"}),
+                Series("hline", y=STABLE, style={"color": "grey"}),
+            ]
+        panels.append(Panel(series, xlabel="replacement rate", ylabel=label, xscale="log", legend="best"))
+    return Figure(
+        f"Continual backprop's replacement rate: effects with 95% bootstrap intervals over {seeds} seeds",
+        panels,
+        columns=3,
+        width=11,
+        height=3.4,
+    )
+
+
+@check("continual.cbp")
+def cbp_rates(config: Config) -> Evidence:
+    """Continual backprop's replacement rate swept (1e-6 … 1e-2 full): at which rates does it keep the
+    effective rank stable where backprop loses it (the decision of ``cbp_rank`` at every rate)?"""
+    z = SIZES[config.quick]
+    per_rate = cbp_rate_effects(config)
+    verdict, stable = cbp_rates_verdict(per_rate)
+    words = "; ".join(
+        f"{r}: {e['verdict']}, rank change {_fmt(e['cbp_relative_rank_change'], 2)}, late error − BP "
+        f"{_fmt(e['late_error_cbp_minus_bp'], 2)}, {e['units_replaced_per_run']:.0f} replaced"
+        for r, e in per_rate.items()
+    )
+    bp = next(iter(per_rate.values()))["bp_relative_rank_change"]
+    summary = (
+        f"Backprop's rank change {_fmt(bp, 2)}; continual backprop keeps it stable at "
+        f"{', '.join(stable) or 'no rate'} of {', '.join(per_rate)} ({words})."
+    )
+    counterexample = {"per_rate": per_rate} if verdict == "refuted" else None
+    r0 = sweep(config)[cbp_rate_key(z.cbp_rates[0])]
+    return Evidence(
+        kind="numeric",
+        verdict=verdict,
+        summary=summary,
+        setting=_setting(config, r0, intervention="cbp", rates=list(z.cbp_rates), stable_band=STABLE),
+        measured={"per_rate": per_rate, "stable_at": stable},
+        counterexample=counterexample,
+        figures=[_rate_figure(per_rate, len(r0.job.seeds))],
     )
 
 
@@ -944,17 +1068,33 @@ def spearman(
     return {"estimate": est, "ci95": [float(lo), float(hi)], "n": int(len(x))}
 
 
+CONTROL_PAIRS = 300  # the shuffled-pairing control pairs every run with at least this many / runs others
+
+
+def shuffled_pairs(n: int, seed: int, pairs: int = CONTROL_PAIRS) -> tuple[np.ndarray, np.ndarray]:
+    """(predictor run, plasticity run) index pairs for the negative control: the runs in a random order,
+    each paired with the K runs after it cyclically (K = ⌈pairs / n⌉, at most n − 1), so no run is
+    paired with itself and every run's loss is used K times: ≥ ``pairs`` pairs with no association."""
+    if n < 2:
+        raise ValueError(f"the shuffled pairing needs at least 2 runs (got {n})")
+    order = np.random.default_rng(seed).permutation(n)
+    k = min(n - 1, -(-pairs // n))
+    return np.tile(order, k), np.concatenate([np.roll(order, -j) for j in range(1, k + 1)])
+
+
 def manifold_effects(runs: Runs, seed: int, shuffle: bool = False) -> dict[str, Any]:
     """Across runs, Spearman ρ of every predictor with the loss of plasticity (bootstrap over runs),
-    pooled and within configurations; ``shuffle`` pairs each run's predictor with another run's
-    plasticity (the negative control)."""
+    pooled and within configurations; ``shuffle`` pairs each run's predictor with other runs' losses
+    (``shuffled_pairs``: the negative control, with enough pairs to refute an association)."""
     y = runs.array("plasticity_loss")
     groups = runs.groups
+    pick = np.arange(len(y))
     if shuffle:
-        y = y[np.random.default_rng(seed).permutation(len(y))]
+        pick, other = shuffled_pairs(len(y), seed)
+        y, groups = y[other], groups[pick]
     out = {}
     for key in PREDICTORS:
-        x = runs.array(key) * (-1.0 if key == "effective_rank" else 1.0)  # a low rank is the symptom
+        x = runs.array(key)[pick] * (-1.0 if key == "effective_rank" else 1.0)  # a low rank is the symptom
         out[key] = {
             "pooled": spearman(x, y, seed=seed),
             "within_configurations": spearman(x, y, groups, seed),
@@ -971,6 +1111,21 @@ def manifolds_verdict(effects: dict[str, Any]) -> str:
     if excludes_zero(t["pooled"]) > 0:
         return "confirmed" if excludes_zero(t["within_configurations"]) > 0 else "qualified"
     return "refuted" if t["pooled"]["ci95"][1] < RHO_WEAK else "inconclusive"
+
+
+def per_group(runs: Runs, labels: np.ndarray, seed: int) -> dict[str, dict[str, Any]]:
+    """Per label (a configuration, or an intervention over widths): the mean trapped fraction and loss of
+    plasticity with bootstrap intervals over its runs, and Spearman ρ of the two within it."""
+    x, y = runs.array("trapped"), runs.array("plasticity_loss")
+    out = {}
+    for g in dict.fromkeys(labels.tolist()):
+        m = labels == g
+        out[g] = {
+            "trapped": _effect(x[m], seed),
+            "plasticity_loss": _effect(y[m], seed),
+            "spearman": spearman(x[m], y[m], seed=seed),
+        }
+    return out
 
 
 def counter_cases(runs: Runs, limit: int = 4) -> dict[str, list[dict[str, Any]]]:
@@ -1061,13 +1216,8 @@ def manifolds_trapped(config: Config) -> Evidence:
     w0 = z.sweep_widths[0]
     curve_runs = {iv: res[f"bitflip/sweep/{iv}/w{w0}"] for iv in z.sweep_interventions}
     snap = res.get(f"bitflip/sweep/bp/w{z.snapshot_width}")
-    by_config = {}
-    for g in dict.fromkeys(runs.groups):
-        m = runs.groups == g
-        by_config[g] = {
-            "trapped": float(runs.array("trapped")[m].mean()),
-            "plasticity_loss": float(runs.array("plasticity_loss")[m].mean()),
-        }
+    by_config = per_group(runs, runs.groups, config.seed)
+    by_intervention = per_group(runs, np.asarray(runs.intervention), config.seed)
     return Evidence(
         kind="numeric",
         verdict=verdict,
@@ -1084,6 +1234,7 @@ def manifolds_trapped(config: Config) -> Evidence:
             "spearman": effects,
             "counter_cases": cases,
             "by_configuration": by_config,
+            "by_intervention": by_intervention,
             "runs": len(runs.seed),
         },
         counterexample=counterexample,
@@ -1097,17 +1248,17 @@ def manifolds_trapped(config: Config) -> Evidence:
 
 @check("continual.manifolds", "control-shuffled-pairing")
 def manifolds_control(config: Config) -> Evidence:
-    """Negative control: every run's trapped fraction paired with another run's loss of plasticity;
-    the decision must refute "it predicts"."""
+    """Negative control: every run's trapped fraction paired with the losses of plasticity of other
+    runs (``shuffled_pairs``: at least ``CONTROL_PAIRS`` pairs, none a run with itself); the decision
+    must refute "it predicts"."""
     runs = manifold_runs(config)
     effects = manifold_effects(runs, config.seed, shuffle=True)
     t = effects["trapped"]["pooled"]
     return control(
         manifolds_verdict(effects),
-        "plasticity losses permuted across runs",
-        f"with the pairing shuffled, ρ = {_fmt(t, 2)}, refuted.",
-        {"quick": config.quick},
+        "plasticity losses of other runs",
+        f"paired with other runs' losses ({t['n']} pairs of {len(runs.seed)} runs), ρ = {_fmt(t, 2)}, "
+        f"whose interval lies below {RHO_WEAK}: refuted.",
+        {"quick": config.quick, "runs": len(runs.seed)},
         {"spearman": effects},
-        otherwise=f"The shuffled pairing does not predict, but {t['n']} runs are "
-        f"too few to refute it (ρ = {_fmt(t, 2)}).",
     )

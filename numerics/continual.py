@@ -15,7 +15,8 @@ leading batch axis) and the unit graph of ``numerics.unitgraph``:
 - ``effective_rank``: per hidden layer, the paper's effective rank of the activation matrix;
 - ``trapped``, ``trapped_frozen``, ``trapped_cloned``: the parameters pinned by the frozen and
   cloned structure (``metrics.manifold_dimension`` via ``unitgraph.manifold``: frozen units' incoming
-  parameters, and all but one value per block pair of clone blocks), as fractions of all parameters;
+  parameters, the outgoing weights of frozen units whose output is exactly 0 (a dead ReLU), and all
+  but one value per block pair of clone blocks), as fractions of all parameters;
 - ``clone_distance`` (only for a job started from an exact clone, ``clone=n``): the largest entry of
   the off-equitable component of the weights (``numerics.clone.family_distance``): 0 on the clone
   manifold.
@@ -26,6 +27,7 @@ Each job runs on one thread: the same job gives the same numbers in any process.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,6 +40,7 @@ from numerics.batched import Batched, History, Net, train
 from numerics.clone import clone, expand, family_distance
 from numerics.models import to_layered
 from numerics.streams import BitFlip, TaskData, TaskSequence
+from theory import activations
 from theory.net import Layered
 from theory.threads import one_thread
 
@@ -50,11 +53,14 @@ class Job:
     tasks of ``stream`` for every seed of ``seeds``. ``clone``: start every run from an exact
     ``clone``-fold copy of its initial network (the wide network is then ``clone`` times wider).
     ``key``: a label the sweep uses to find the result. ``snapshots``: keep the first run's network,
-    activations and dead units at every probe (an MLP's unit-equivalence graph at task boundaries)."""
+    activations and dead units at every probe (an MLP's unit-equivalence graph at task boundaries).
+    ``intervention``: a registry name or an ``Intervention`` (e.g. continual backprop at another rate).
+    ``collapse``: after the probe of task ``collapse`` (0-based), plant every hidden unit of every run
+    dead (``collapse``): a planted loss of rank for negative controls."""
 
     stream: BitFlip | TaskSequence
     net: Net
-    intervention: str
+    intervention: str | ivs.Intervention
     seeds: tuple[int, ...]
     tasks: int
     probe_every: int = 1
@@ -65,18 +71,33 @@ class Job:
     dtype: str = "float64"
     device: str = "cpu"
     key: str = ""
+    collapse: int | None = None
 
     def __post_init__(self) -> None:
-        ivs.get(self.intervention)
+        iv = ivs.get(self.intervention) if isinstance(self.intervention, str) else self.intervention
+        if self.collapse is not None:
+            if iv != ivs.get("bp") or self.net.norm is not None or self.net.convolutional:
+                raise ValueError(f"collapse plants a fixed point of plain SGD on an MLP without "
+                                 f"normalization (got {iv.name} on {self.net.describe()})")
+            if not 0 <= self.collapse < self.tasks - 1:
+                raise ValueError(f"collapse must name a task before the last (0 … {self.tasks - 2}), "
+                                 f"got {self.collapse}")
+            collapse_point(self.net.activation)
         if self.tasks < 1 or self.probe_every < 1 or self.probe_samples < 2:
             raise ValueError(f"a job needs tasks ≥ 1, probe_every ≥ 1, probe_samples ≥ 2 (got {self.tasks}, "
                              f"{self.probe_every}, {self.probe_samples})")
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r} (accepted: {', '.join(DTYPES)})")
 
+    @property
+    def name(self) -> str:
+        """The intervention's name."""
+        return self.intervention if isinstance(self.intervention, str) else self.intervention.name
+
     def describe(self) -> str:
         cl = f", from a ×{self.clone} clone" if self.clone else ""
-        return (f"{self.stream.describe()}; {self.net.describe()}; {self.intervention}; "
+        cl += f", collapsed after task {self.collapse + 1}" if self.collapse is not None else ""
+        return (f"{self.stream.describe()}; {self.net.describe()}; {self.name}; "
                 f"{len(self.seeds)} seeds × {self.tasks} tasks{cl}")
 
 
@@ -149,13 +170,15 @@ class _Prober:
         if self.job.clones:
             if self.graph is None:
                 self._graph(X[0])
+            quiet = [metrics.silent(h) for h in trace.h]
             redundancy, trapped, frozen, cloned, distance = [], [], [], [], []
             for s in range(S):
                 self._load(s)
                 labels = unitgraph.clone_partition(self.graph)
                 sites = [labels[self.graph.site_group(i)] for i in range(len(self.sites))]
                 redundancy.append(sum(metrics.clone_redundancy(lab) for lab in sites) / units)
-                t = unitgraph.manifold(self.template, self.graph, labels, [d[s] for d in dead])
+                t = unitgraph.manifold(self.template, self.graph, labels, [d[s] for d in dead],
+                                       [q[s] for q in quiet])
                 trapped.append(t.trapped / t.parameters)
                 frozen.append(t.frozen / t.parameters)
                 cloned.append(t.cloned / t.parameters)
@@ -199,11 +222,46 @@ def _wider(net: Net, factor: int) -> Net:
     return replace(net, widths=(net.widths[0], *[w * factor for w in net.widths[1:-1]], net.widths[-1]))
 
 
+COLLAPSE_Z = -1.0
+
+
+def collapse_point(activation: str) -> None:
+    """Refuse an activation for which z = ``COLLAPSE_Z`` is not an exactly flat point with value 0."""
+    z = torch.tensor([COLLAPSE_Z], dtype=torch.float64)
+    f = activations.get(activation).torch_fn
+    if not (bool(metrics.flat_mask(z, activation).all()) and float(f(z)) == 0.0):
+        raise ValueError(f"collapse needs an activation flat at 0 on z = {COLLAPSE_Z} (relu); "
+                         f"got {activation!r}")
+
+
+@torch.no_grad()
+def collapse(learner: Batched) -> None:
+    """Plant every hidden unit of every run dead: incoming weights 0, bias ``COLLAPSE_Z``, so z =
+    COLLAPSE_Z on every input, in the flat set where f = 0 (``collapse_point``). Under plain SGD without
+    normalization this is a fixed point: δ = f'(z) · (…) = 0 gives the incoming weights and biases zero
+    gradient, and h = 0 gives the next layer's weights reading them zero gradient (the outgoing half of
+    ``metrics.manifold_dimension``), so every hidden activation stays 0: effective rank 0 from then on."""
+    for l in range(learner.hidden):
+        learner.W[l].zero_()
+        learner.b[l].fill_(COLLAPSE_Z)
+
+
+def _collapsing(tasks: Iterable[TaskData], learner: Batched, after: int) -> Iterator[TaskData]:
+    """The tasks, collapsing the learner once task ``after`` is trained and probed (``train`` asks for the
+    next task only after the probe)."""
+    for i, task in enumerate(tasks):
+        if i == after + 1:
+            collapse(learner)
+        yield task
+
+
 def run(job: Job, progress: bool = False) -> Result:
     """Train and probe ``job`` (module docstring), on one thread."""
     with one_thread():
         L = learner(job)
         prober = _Prober(L, job)
         tasks = job.stream.tasks(job.seeds, job.tasks, dtype=DTYPES[job.dtype], device=job.device)
+        if job.collapse is not None:
+            tasks = _collapsing(tasks, L, job.collapse)
         history = train(L, tasks, prober, progress=progress, desc=job.key or "tasks")
     return Result(job, history, prober.snapshots)

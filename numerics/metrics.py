@@ -191,6 +191,13 @@ def _paper_dead(small: torch.Tensor, n: int, fraction: float = PAPER_DEAD_FRACTI
     return small > fraction * n
 
 
+def silent(h: torch.Tensor) -> torch.Tensor:
+    """Per unit: h exactly 0 on every sample (Σ |h| = 0; a frozen unit whose flat value is 0)."""
+    h = _tensor(h, "h")
+    _samples(h, "h")
+    return h.abs().sum(-2) == 0
+
+
 def dormancy(h: torch.Tensor) -> torch.Tensor:
     """ReDo's score s_j = E|h_j| / ((1/U) Σ_k E|h_k|) per unit (0 for every unit of a silent layer)."""
     h = _tensor(h, "h")
@@ -546,6 +553,10 @@ class LayerStats:
         self._need()
         return _paper_dead(self.small, self.n, fraction)
 
+    def silent(self) -> torch.Tensor:
+        self._need()
+        return self.abs_sum == 0
+
     def dormancy(self) -> torch.Tensor:
         self._need()
         return _dormancy(self.abs_sum / self.n)
@@ -561,13 +572,15 @@ class Span:
     """One parameter tensor laid over unit blocks: row r belongs to output unit r, whose block label
     is ``rows[r]`` and which is frozen when ``frozen[r]``; each row has ``entries`` parameters, read
     from the input units with block labels ``cols`` at ``k`` offsets each (``cols`` None: one
-    parameter per row, a bias or a normalization's γ or β)."""
+    parameter per row, a bias or a normalization's γ or β). ``silent[c]``: input unit c is frozen at
+    the value 0 (its output h is exactly 0 on every sample), so the weights reading it are pinned too."""
 
     rows: np.ndarray
     frozen: np.ndarray
     entries: int
     cols: np.ndarray | None = None
     k: int = 1
+    silent: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -589,24 +602,45 @@ class Trapped:
 
 
 def manifold_dimension(spans: Sequence[Span], parameters: int) -> Trapped:
-    """The dimension of the manifold the model sits on (CLAIMS.md, frozen.manifold and cloned.dimension):
+    """The dimension of the manifold the model sits on (CLAIMS.md, frozen.manifold and cloned.dimension).
+    With z_v = Σ_u w(u→v) h_u + b_v, h_v = f(z_v) and δ_v = ∂L/∂z_v, the gradient is ∂L/∂w(u→v) =
+    Σ_n δ_v(n) h_u(n) and ∂L/∂b_v = Σ_n δ_v(n); a frozen unit u has z_u in the flat set of f on every
+    sample, so f'(z_u) = 0 and δ_u = 0 there, and h_u = f(z_u) is constant on each flat piece. So:
 
     - a frozen unit's incoming parameters (weights, bias, γ, β) get zero gradient: M_F fixes them;
+    - a unit exactly dead at the flat value 0 (z in the flat set and h_u = 0 on every sample: ReLU on
+      (−∞, 0], marked ``silent``) also pins its outgoing weights, whose gradient Σ_n δ_v(n) · 0 is
+      exactly 0 while it stays there. A flat value c ≠ 0 (hardtanh at ±1, ReLU6 at 6; a saturated tanh,
+      h = ±1 up to rounding) leaves them free: their gradient c Σ_n δ_v(n) is that of a bias. Like the
+      incoming rule (a γ, β behind a dead unit count where the unit's δ is 0), this counts gradients
+      that are exactly 0 at θ: after a LayerNorm a dead unit's outgoing weights (and its γ, β) count
+      though its incoming weights do not (the normalization passes other units' δ back to them);
     - clone blocks confine the trajectory to the leaf M_D(θ) = θ + {block-constant tensors}: a
       parameter tensor keeps one free value per (output block, input block, offset), or per output
       block for a vector (cloned.dimension counts the same block pairs);
 
-    so a span contributes (live output blocks) × (input blocks × k, at most ``entries``) free values,
-    where a block is live unless all its units are frozen (exact clones share their z, hence their
-    deadness). ``frozen`` is the same count with every unit its own block."""
+    so a span contributes (live output blocks) × (non-silent input blocks × k, at most ``entries``)
+    free values, where a block is live unless all its units are frozen and non-silent unless all its
+    units are silent (exact clones share their z, hence their deadness). Silent inputs are read only
+    where every row reads every input (``entries`` = len(cols) · k; a grouped convolution's rows read
+    a slice, and its silent inputs are counted as free). ``frozen`` is the same count with every unit
+    its own block."""
     free = free_frozen = covered = 0
     for s in spans:
         rows = np.asarray(s.rows).reshape(-1)
         frozen = np.asarray(s.frozen, dtype=bool).reshape(-1)
         covered += len(rows) * s.entries
-        free_frozen += int((~frozen).sum()) * s.entries
         live_blocks = np.unique(rows[~frozen]).size
-        per_block = 1 if s.cols is None else min(np.unique(np.asarray(s.cols)).size * s.k, s.entries)
+        if s.cols is None:
+            per_row, per_block = s.entries, 1
+        else:
+            cols = np.asarray(s.cols).reshape(-1)
+            dense = cols.size * s.k == s.entries
+            if s.silent is not None and dense:
+                cols = cols[~np.asarray(s.silent, dtype=bool).reshape(-1)]
+            per_row = cols.size * s.k if dense else s.entries
+            per_block = min(np.unique(cols).size * s.k, per_row)
+        free_frozen += int((~frozen).sum()) * per_row
         free += live_blocks * per_block
     if covered > parameters:
         raise ValueError(f"the spans describe {covered} parameters, more than the model's {parameters}")

@@ -614,6 +614,7 @@ def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = No
     with one_thread():
         notes = list(t.notes)
         dead = [s.exact_dead() for s in stats]
+        silent = [s.silent() for s in stats]
         graph = t.unit_graph()
         labels = None
         if clones:
@@ -624,7 +625,7 @@ def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = No
         certificate = certify(graph, t.sites, dead, batch_size)
         trapped = None
         try:
-            trapped = manifold(model, graph, labels, dead)
+            trapped = manifold(model, graph, labels, dead, silent)
         except ProbeError as exc:
             notes.append(str(exc))
         layers = []
@@ -632,7 +633,7 @@ def measure(model: nn.Module, X: torch.Tensor, targets: torch.Tensor | None = No
             m = s.moments
             block = None if labels is None else metrics.block_sizes(labels[graph.site_group(k)])
             masks = {"exact_dead": dead[k], "certified_dead": certificate.dead[k],
-                     "paper_dead": s.paper_dead(), "silent": s.abs_sum == 0}
+                     "paper_dead": s.paper_dead(), "silent": silent[k]}
             if m is not None:
                 masks |= {"duplicates": metrics.duplicates(m),
                           "duplicates_correlation": metrics.duplicates(m, centred=True)}

@@ -717,29 +717,48 @@ def blocked(graph: UnitGraph, dead: Sequence[torch.Tensor]) -> list[np.ndarray]:
     return result
 
 
+def zero_output(graph: UnitGraph, dead: Sequence[torch.Tensor],
+                silent: Sequence[torch.Tensor]) -> list[np.ndarray]:
+    """Per group and unit: the unit is frozen at the value 0 — an activation whose site is exactly dead
+    (z in the flat set on every sample, ``dead``) with output h = 0 on every sample (``silent``), or a
+    dropout of such a unit (it zeros or rescales) — so the weights reading it get zero gradient."""
+    out = [np.zeros(g.units, dtype=bool) for g in graph.groups]
+    for i, g in enumerate(graph.groups):
+        if g.kind == "activation" and g.site is not None:
+            out[i] = (dead[g.site] & silent[g.site]).cpu().numpy().astype(bool)
+        elif g.kind == "dropout":
+            src = [e.src for e in graph.edges if e.dst == i and e.weight is None]
+            out[i] = out[src[0]].copy() if len(src) == 1 else out[i]
+    return out
+
+
 def manifold(model: nn.Module, graph: UnitGraph, labels: Sequence[np.ndarray] | None,
-             dead: Sequence[torch.Tensor]) -> metrics.Trapped:
+             dead: Sequence[torch.Tensor], silent: Sequence[torch.Tensor]) -> metrics.Trapped:
     """``metrics.manifold_dimension`` of the model: frozen units where the backward signal is blocked
-    (``blocked``), clone blocks ``labels`` (None: every unit its own block)."""
+    (``blocked``), outgoing weights pinned where the source unit is frozen at 0 (``zero_output``; per
+    site ``dead``: z in the flat set on every sample, ``silent``: h = 0 on every sample), clone blocks
+    ``labels`` (None: every unit its own block)."""
     if not graph.supported:
         raise ProbeError(f"the manifold dimension needs the unit graph: {graph.reason}")
     frozen = blocked(graph, dead)
+    zero = zero_output(graph, dead, silent)
     labels = labels if labels is not None else [np.arange(g.units) for g in graph.groups]
     spans, seen = [], set()
 
-    def add(p: torch.Tensor | None, g: int, cols: np.ndarray | None = None, k: int = 1) -> None:
+    def add(p: torch.Tensor | None, g: int, src: int | None = None, k: int = 1) -> None:
         if not isinstance(p, nn.Parameter) or not p.requires_grad:
             return
         if id(p) in seen:
             raise ProbeError("a parameter is used at two places of the graph (shared weights): the manifold "
                              "dimension is not computed")
         seen.add(id(p))
-        spans.append(metrics.Span(labels[g], frozen[g], p.numel() // graph.groups[g].units, cols, k))
+        cols, quiet = (None, None) if src is None else (labels[src], zero[src])
+        spans.append(metrics.Span(labels[g], frozen[g], p.numel() // graph.groups[g].units, cols, k, quiet))
 
     for e in graph.edges:
         if e.weight is not None:
             k = e.positions if e.positions > 1 else int(np.prod(e.weight.shape[2:], dtype=np.int64))
-            add(e.weight, e.dst, labels[e.src], k)
+            add(e.weight, e.dst, e.src, k)
     for i, g in enumerate(graph.groups):
         for p in g.params:
             add(p, i)

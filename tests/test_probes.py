@@ -146,8 +146,9 @@ def test_certificate_negative_controls():
 
 
 def test_manifold_dimension_counts_frozen_and_cloned_parameters_by_hand():
-    """4-5-3 MLP: unit 0 dead, units 1 and 2 clones. Frozen: unit 0's 4 weights and bias. Cloned:
-    layer-1 rows of the block collapse (4 weights + bias once), the read-out's 3 × 2 columns to 3 × 1."""
+    """4-5-3 MLP: unit 0 dead, units 1 and 2 clones. Frozen: unit 0's 4 weights and bias, and its 3
+    outgoing weights (a dead ReLU's h is 0). Cloned: layer-1 rows of the block collapse (4 weights +
+    bias once), the read-out's 3 × 2 columns to 3 × 1."""
     torch.manual_seed(0)
     model = MLP([4, 5, 3]).double()
     X = torch.randn(30, 4, dtype=torch.float64)
@@ -160,7 +161,53 @@ def test_manifold_dimension_counts_frozen_and_cloned_parameters_by_hand():
         model.linears[1].weight[:, 1:3] = mean
     m = P.measure(model, X)
     assert m.layers[0].clone_blocks == [2] and m.layers[0].exact_dead == 1
-    assert m.trapped == M.Trapped(parameters=43, free=43 - 5 - 5 - 3, frozen=5, cloned=8)
+    assert m.trapped == M.Trapped(parameters=43, free=43 - 8 - 5 - 3, frozen=8, cloned=8)
+
+
+def _frozen_unit_gradients(activation: str, bias: float) -> tuple[torch.Tensor, torch.Tensor, P.Measurement]:
+    """4-5-3 MLP in float64 with unit 0's bias set to ``bias``: autograd's gradient of a loss on its
+    incoming row and on its outgoing column, and the probe's measurement."""
+    torch.manual_seed(1)
+    model = MLP([4, 5, 3], activation=activation).double()
+    X = torch.randn(40, 4, dtype=torch.float64)
+    with torch.no_grad():
+        model.linears[0].bias[0] = bias
+    loss = ((model(X) - torch.randn(40, 3, dtype=torch.float64)) ** 2).mean()
+    loss.backward()
+    g_in = torch.cat([model.linears[0].weight.grad[0], model.linears[0].bias.grad[:1]])
+    return g_in, model.linears[1].weight.grad[:, 0], P.measure(model, X)
+
+
+def test_a_dead_relus_outgoing_weights_are_pinned_a_saturated_tanhs_are_not():
+    """The refinement of the trapped dimension, from ∂L/∂w(u→v) = Σ_n δ_v(n) h_u(n): a dead ReLU (h = 0)
+    gets bitwise zero gradient on its incoming AND outgoing weights, and the count pins both (5 + 3); a
+    tanh saturated to h = 1.0 in float64 (z = 100: 1 − h² = 0, so its incoming gradient is bitwise 0
+    too) still gets a gradient on its outgoing weights — and tanh has no exact flat set, so nothing is
+    pinned; hardtanh frozen at −1 (exactly flat, h = −1) pins its incoming parameters only."""
+    g_in, g_out, m = _frozen_unit_gradients("relu", -100.0)
+    assert torch.equal(g_in, torch.zeros_like(g_in)) and torch.equal(g_out, torch.zeros_like(g_out))
+    assert m.layers[0].exact_dead == 1 and m.trapped.frozen == 5 + 3
+    g_in, g_out, m = _frozen_unit_gradients("tanh", 100.0)
+    assert torch.equal(g_in, torch.zeros_like(g_in)) and (g_out != 0).all()
+    assert m.layers[0].exact_dead == 0 and m.trapped.frozen == 0
+    g_in, g_out, m = _frozen_unit_gradients("hardtanh", -100.0)
+    assert torch.equal(g_in, torch.zeros_like(g_in)) and (g_out != 0).all()
+    assert m.layers[0].exact_dead == 1 and m.trapped.frozen == 5
+
+
+def test_manifold_dimension_pins_silent_inputs_per_block():
+    """Span arithmetic: 4 rows (two clone blocks, row 3 frozen) reading 6 inputs in 3 blocks with 2
+    offsets; inputs 4 and 5 (block 2) silent. Free: 2 live row blocks × 2 live input blocks × 2; the
+    frozen count: row 3's 12 entries plus the 3 live rows' 4 silent entries; a grouped (not dense)
+    span ignores ``silent``."""
+    span = M.Span(rows=np.array([0, 0, 1, 1]), frozen=np.array([False, False, False, True]), entries=12,
+                  cols=np.array([0, 0, 1, 1, 2, 2]), k=2, silent=np.array([0, 0, 0, 0, 1, 1], dtype=bool))
+    t = M.manifold_dimension([span], 48)
+    assert t == M.Trapped(parameters=48, free=8, frozen=12 + 3 * 4, cloned=3 * 8 - 8)
+    loud = M.manifold_dimension([M.Span(span.rows, span.frozen, 12, span.cols, 2)], 48)
+    assert loud == M.Trapped(parameters=48, free=12, frozen=12, cloned=36 - 12)
+    grouped = M.Span(span.rows, span.frozen, 6, span.cols, 2, span.silent)
+    assert M.manifold_dimension([grouped], 24) == M.Trapped(24, free=12, frozen=6, cloned=18 - 12)
 
 
 def test_torch_modules_people_write():
@@ -174,7 +221,8 @@ def test_torch_modules_people_write():
     m = P.measure(seq, X, torch.randint(0, 2, (64,)))
     assert [s.activation for s in m.sites] == ["relu", "gelu"]
     assert m.layers[0].exact_dead == 2 and m.layers[0].certified_dead == 2
-    assert m.layers[0].saturated is not None and m.trapped.frozen == 2 * 6
+    # two dead ReLUs pin their 5 + 1 incoming parameters and their 6 outgoing weights each
+    assert m.layers[0].saturated is not None and m.trapped.frozen == 2 * 6 + 2 * 6
 
     class Block(nn.Module):
         def __init__(self):
